@@ -1,0 +1,3 @@
+from .compat import patch_stack
+
+__all__ = ['patch_stack']

@@ -1,0 +1,10 @@
+"""Importing this package registers every mmhybrid model component in the
+MODELS registries of MMPretrain, MMDetection, MMSegmentation and mmhybrid."""
+from .backbones import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403
+from .backbones import __all__ as _backbones
+from .heads import __all__ as _heads
+from .necks import __all__ as _necks
+
+__all__ = _backbones + _heads + _necks

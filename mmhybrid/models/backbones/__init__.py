@@ -1,0 +1,3 @@
+from .shvit import SHViT
+
+__all__ = ['SHViT']

@@ -1,0 +1,321 @@
+"""SHViT: Single-Head Vision Transformer with Memory Efficient Macro Design
+(Yun & Ro, CVPR 2024).
+
+Module and parameter names follow the official implementation
+(``patch_embed``, ``blocks1..3``, ``c``/``bn``, ``m``) so that the released
+ImageNet checkpoints load unchanged; timm-layout checkpoints are renamed by
+:func:`mmhybrid.models.utils.shvit_convert`.
+"""
+import copy
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ...registry import register_model
+from ..layers import Conv2dBN, fuse_conv_bn_modules, make_divisible
+from ..utils import load_checked_state_dict, read_state_dict, shvit_convert
+
+
+class Residual(nn.Module):
+    """``x + m(x)``; a depthwise 3x3 Conv2dBN inside fuses to one conv."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return x + self.m(x)
+
+    @torch.no_grad()
+    def fuse(self):
+        if isinstance(self.m, Conv2dBN) and \
+                self.m.c.groups == self.m.c.in_channels == \
+                self.m.c.out_channels and self.m.c.kernel_size == (3, 3):
+            conv = self.m.fuse()
+            conv.weight[:, 0, 1, 1] += 1  # identity at the kernel centre
+            return conv
+        self.m = fuse_conv_bn_modules(self.m)
+        return self
+
+
+class FFN(nn.Module):
+    """1x1 conv+BN (C -> hidden), ReLU, 1x1 conv+BN (hidden -> C)."""
+
+    def __init__(self, dim, hidden_dim):
+        super().__init__()
+        self.pw1 = Conv2dBN(dim, hidden_dim)
+        self.act = nn.ReLU()
+        self.pw2 = Conv2dBN(hidden_dim, dim, bn_weight_init=0)
+
+    def forward(self, x):
+        return self.pw2(self.act(self.pw1(x)))
+
+
+class SqueezeExcite(nn.Module):
+    """Channel gate: mean -> fc1 -> ReLU -> fc2 -> sigmoid."""
+
+    def __init__(self, channels, rd_ratio=0.25):
+        super().__init__()
+        rd_channels = make_divisible(channels * rd_ratio, 8)
+        self.fc1 = nn.Conv2d(channels, rd_channels, 1)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Conv2d(rd_channels, channels, 1)
+
+    def forward(self, x):
+        gate = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
+        return x * gate.sigmoid()
+
+
+class PatchMerging(nn.Module):
+    """Stride-2 downsampling between stages (inverted residual with SE)."""
+
+    def __init__(self, dim, out_dim):
+        super().__init__()
+        hid_dim = dim * 4
+        self.conv1 = Conv2dBN(dim, hid_dim)
+        self.act = nn.ReLU()
+        self.conv2 = Conv2dBN(hid_dim, hid_dim, 3, 2, 1, groups=hid_dim)
+        self.se = SqueezeExcite(hid_dim, 0.25)
+        self.conv3 = Conv2dBN(hid_dim, out_dim)
+
+    def forward(self, x):
+        x = self.act(self.conv2(self.act(self.conv1(x))))
+        return self.conv3(self.se(x))
+
+
+class SHSA(nn.Module):
+    """Single-head self-attention on the first ``pdim`` channels."""
+
+    def __init__(self, dim, qk_dim, pdim):
+        super().__init__()
+        self.scale = qk_dim**-0.5
+        self.qk_dim = qk_dim
+        self.dim = dim
+        self.pdim = pdim
+        self.pre_norm = nn.GroupNorm(1, pdim)
+        self.qkv = Conv2dBN(pdim, qk_dim * 2 + pdim)
+        self.proj = nn.Sequential(nn.ReLU(), Conv2dBN(dim, dim,
+                                                      bn_weight_init=0))
+
+    def attention(self, x):
+        """Return the attention matrix (B, N, N) of input ``x``."""
+        x1 = self.pre_norm(x[:, :self.pdim])
+        q, k, _ = self.qkv(x1).flatten(2).split(
+            [self.qk_dim, self.qk_dim, self.pdim], dim=1)
+        return ((q.transpose(-2, -1) @ k) * self.scale).softmax(dim=-1)
+
+    def forward(self, x):
+        B, _, H, W = x.shape
+        x1, x2 = torch.split(x, [self.pdim, self.dim - self.pdim], dim=1)
+        x1 = self.pre_norm(x1)
+        # B, qk+qk+pdim, N -> q, k: B, qk, N; v: B, pdim, N
+        q, k, v = self.qkv(x1).flatten(2).split(
+            [self.qk_dim, self.qk_dim, self.pdim], dim=1)
+        attn = ((q.transpose(-2, -1) @ k) * self.scale).softmax(dim=-1)
+        x1 = (v @ attn.transpose(-2, -1)).reshape(B, self.pdim, H, W)
+        return self.proj(torch.cat([x1, x2], dim=1))
+
+
+class BasicBlock(nn.Module):
+    """Depthwise conv, (single-head attention for type 's'), FFN; each
+    residual."""
+
+    def __init__(self, dim, qk_dim, pdim, block_type):
+        super().__init__()
+        self.conv = Residual(
+            Conv2dBN(dim, dim, 3, 1, 1, groups=dim, bn_weight_init=0))
+        if block_type == 's':
+            self.mixer = Residual(SHSA(dim, qk_dim, pdim))
+        elif block_type == 'i':
+            self.mixer = nn.Identity()
+        else:
+            raise ValueError(f"block type must be 's' or 'i', got "
+                             f'{block_type!r}')
+        self.ffn = Residual(FFN(dim, dim * 2))
+
+    def forward(self, x):
+        return self.ffn(self.mixer(self.conv(x)))
+
+
+def _dw_ffn(dim):
+    return nn.Sequential(
+        Residual(Conv2dBN(dim, dim, 3, 1, 1, groups=dim)),
+        Residual(FFN(dim, dim * 2)))
+
+
+@register_model
+class SHViT(BaseModule):
+    """SHViT backbone.
+
+    Three stages at strides 16, 32 and 64 behind a 4-conv stride-16 stem.
+
+    Args:
+        arch (str | dict): 's1', 's2', 's3', 's4' or a dict with keys
+            ``embed_dims``, ``depths``, ``partial_dims``, ``qk_dims`` and
+            ``types``.
+        in_channels (int): input channels. Defaults to 3.
+        out_indices (Sequence[int]): stages whose outputs are returned
+            (0, 1, 2 = strides 16, 32, 64). Defaults to (0, 1, 2).
+        frozen_stages (int): -1 freezes nothing, 0 the stem, k >= 1 the stem
+            and stages 1..k. Defaults to -1.
+        norm_eval (bool): keep all BatchNorms in eval mode while training.
+        with_cp (bool): gradient checkpointing of every block.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)``
+            loads an official SHViT ``.pth`` (weights under ``'model'``), a
+            timm-layout state dict or an mmhybrid checkpoint; the layout is
+            detected and unused keys are reported.
+    """
+    arch_zoo = {
+        's1': dict(embed_dims=[128, 224, 320], depths=[2, 4, 5],
+                   partial_dims=[32, 48, 68], qk_dims=[16, 16, 16],
+                   types=['i', 's', 's']),
+        's2': dict(embed_dims=[128, 308, 448], depths=[2, 4, 5],
+                   partial_dims=[32, 66, 96], qk_dims=[16, 16, 16],
+                   types=['i', 's', 's']),
+        's3': dict(embed_dims=[192, 352, 448], depths=[3, 5, 5],
+                   partial_dims=[48, 75, 96], qk_dims=[16, 16, 16],
+                   types=['i', 's', 's']),
+        's4': dict(embed_dims=[224, 336, 448], depths=[4, 7, 6],
+                   partial_dims=[48, 72, 96], qk_dims=[16, 16, 16],
+                   types=['i', 's', 's']),
+    }
+    num_stages = 3
+
+    def __init__(self,
+                 arch='s1',
+                 in_channels=3,
+                 out_indices=(0, 1, 2),
+                 frozen_stages=-1,
+                 norm_eval=False,
+                 with_cp=False,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        arch = self._resolve_arch(arch)
+        self.arch = arch
+        self.embed_dims = arch['embed_dims']
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        out_indices = [i + self.num_stages if i < 0 else i
+                       for i in out_indices]
+        for i in out_indices:
+            if not 0 <= i < self.num_stages:
+                raise ValueError(
+                    f'out_indices must be in [0, {self.num_stages - 1}] '
+                    f'(strides 16/32/64), got {list(out_indices)}')
+        if not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(f'frozen_stages must be in [-1, '
+                             f'{self.num_stages}], got {frozen_stages}')
+        self.out_indices = tuple(out_indices)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+
+        ed = self.embed_dims
+        self.patch_embed = nn.Sequential(
+            Conv2dBN(in_channels, ed[0] // 8, 3, 2, 1), nn.ReLU(),
+            Conv2dBN(ed[0] // 8, ed[0] // 4, 3, 2, 1), nn.ReLU(),
+            Conv2dBN(ed[0] // 4, ed[0] // 2, 3, 2, 1), nn.ReLU(),
+            Conv2dBN(ed[0] // 2, ed[0], 3, 2, 1))
+        for i in range(self.num_stages):
+            layers = []
+            if i > 0:  # the official downsampling: DW+FFN, merge, DW+FFN
+                layers += [_dw_ffn(ed[i - 1]), PatchMerging(ed[i - 1], ed[i]),
+                           _dw_ffn(ed[i])]
+            layers += [
+                BasicBlock(ed[i], arch['qk_dims'][i], arch['partial_dims'][i],
+                           arch['types'][i]) for _ in range(arch['depths'][i])
+            ]
+            self.add_module(f'blocks{i + 1}', nn.Sequential(*layers))
+        self.out_channels = [ed[i] for i in self.out_indices]
+        self.deploy = False
+        self._freeze_stages()
+
+    @classmethod
+    def _resolve_arch(cls, arch):
+        if isinstance(arch, str):
+            if arch.lower() not in cls.arch_zoo:
+                raise ValueError(
+                    f'Unknown SHViT arch {arch!r}; valid archs are '
+                    f'{sorted(cls.arch_zoo)} or a dict with keys '
+                    f'embed_dims, depths, partial_dims, qk_dims, types.')
+            return copy.deepcopy(cls.arch_zoo[arch.lower()])
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or dict, got {type(arch)}')
+        required = {'embed_dims', 'depths', 'partial_dims', 'qk_dims', 'types'}
+        missing = required - set(arch)
+        if missing:
+            raise ValueError(f'Custom SHViT arch lacks keys {sorted(missing)}'
+                             f' (needs {sorted(required)})')
+        for key in required:
+            if len(arch[key]) != cls.num_stages:
+                raise ValueError(f'arch[{key!r}] must have {cls.num_stages} '
+                                 f'entries, got {arch[key]}')
+        return copy.deepcopy(arch)
+
+    def stages(self):
+        return [getattr(self, f'blocks{i + 1}') for i in range(self.num_stages)]
+
+    def _run_stage(self, stage, x):
+        for layer in stage:
+            if self.with_cp and x.requires_grad:
+                x = cp.checkpoint(layer, x, use_reentrant=False)
+            else:
+                x = layer(x)
+        return x
+
+    def forward(self, x):
+        x = self.patch_embed(x)
+        outs = []
+        for i, stage in enumerate(self.stages()):
+            x = self._run_stage(stage, x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        modules = [self.patch_embed] + self.stages()[:self.frozen_stages]
+        for m in modules:
+            m.eval()
+            for param in m.parameters():
+                param.requires_grad = False
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def init_weights(self):
+        if (isinstance(self.init_cfg, dict)
+                and self.init_cfg.get('type') == 'Pretrained'):
+            checkpoint = self.init_cfg.get('checkpoint')
+            if checkpoint is None:
+                raise ValueError("init_cfg type 'Pretrained' needs a "
+                                 "'checkpoint' path")
+            state_dict = read_state_dict(checkpoint)
+            prefix = self.init_cfg.get('prefix')
+            if prefix:
+                prefix = prefix if prefix.endswith('.') else prefix + '.'
+                state_dict = {k[len(prefix):]: v for k, v in state_dict.items()
+                              if k.startswith(prefix)}
+            load_checked_state_dict(self, shvit_convert(state_dict),
+                                    source=str(checkpoint))
+            self._is_init = True
+            return
+        super().init_weights()
+
+    def switch_to_deploy(self):
+        """Fold every BatchNorm into its convolution (and depthwise residuals
+        into one conv); outputs are unchanged in eval mode."""
+        if self.deploy:
+            return
+        fuse_conv_bn_modules(self)
+        self.deploy = True

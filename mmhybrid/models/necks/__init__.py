@@ -1,0 +1,3 @@
+from .transposed_fpn import TransposedConvFPN
+
+__all__ = ['TransposedConvFPN']

@@ -1,0 +1,61 @@
+"""The one place that maps upstream checkpoint layouts to mmhybrid's.
+
+mmhybrid keeps the official key names inside its backbones, so official
+checkpoints load unchanged; other layouts are converted here, and both the
+backbone loaders and ``tools/model_converters`` call these functions.
+"""
+import re
+from collections import OrderedDict
+
+# timm's SHViT names -> official names.
+#   stages.0.blocks.j     -> blocks1.j
+#   stages.K.downsample.0 -> blocks{K+1}.0.0   .1 -> blocks{K+1}.0.1
+#   stages.K.downsample.2 -> blocks{K+1}.1
+#   stages.K.downsample.3 -> blocks{K+1}.2.0   .4 -> blocks{K+1}.2.1
+#   stages.K.blocks.j     -> blocks{K+1}.{j+3}   (K >= 1)
+_TIMM_DOWNSAMPLE = {'0': '0.0', '1': '0.1', '2': '1', '3': '2.0', '4': '2.1'}
+
+
+def _timm_key_to_official(key):
+    m = re.match(r'stages\.(\d+)\.(downsample|blocks)\.(\d+)\.?(.*)$', key)
+    if m is None:
+        return key
+    stage, kind, idx, rest = int(m[1]), m[2], m[3], m[4]
+    if kind == 'downsample':
+        new = f'blocks{stage + 1}.{_TIMM_DOWNSAMPLE[idx]}'
+    else:
+        offset = 0 if stage == 0 else 3
+        new = f'blocks{stage + 1}.{int(idx) + offset}'
+    return f'{new}.{rest}' if rest else new
+
+
+def shvit_timm_to_official(state_dict):
+    """Rename a timm-layout SHViT state dict to the official layout."""
+    return OrderedDict(
+        (_timm_key_to_official(k), v) for k, v in state_dict.items())
+
+
+def shvit_layout(state_dict):
+    """Return 'timm', 'mmhybrid' (prefixed by ``backbone.``) or 'official'."""
+    if any(k.startswith('stages.') for k in state_dict):
+        return 'timm'
+    if any(k.startswith('backbone.') for k in state_dict):
+        return 'mmhybrid'
+    return 'official'
+
+
+def shvit_convert(state_dict):
+    """Any supported SHViT layout -> official layout (head keys kept as
+    ``head.*``)."""
+    layout = shvit_layout(state_dict)
+    if layout == 'timm':
+        return shvit_timm_to_official(state_dict)
+    if layout == 'mmhybrid':
+        out = OrderedDict()
+        for k, v in state_dict.items():
+            if k.startswith('backbone.'):
+                out[k[len('backbone.'):]] = v
+            elif k.startswith('head.'):
+                out[k] = v
+        return out
+    return OrderedDict(state_dict)
