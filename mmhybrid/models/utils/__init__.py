@@ -1,5 +1,7 @@
 from .checkpoint import load_checked_state_dict, read_state_dict
-from .ckpt_convert import shvit_convert, shvit_timm_to_official
+from .ckpt_convert import (shvit_convert, shvit_timm_to_official,
+                           shvit_to_mmpretrain)
 
 __all__ = ['load_checked_state_dict', 'read_state_dict', 'shvit_convert',
+           'shvit_to_mmpretrain',
            'shvit_timm_to_official']

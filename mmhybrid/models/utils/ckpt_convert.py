@@ -59,3 +59,12 @@ def shvit_convert(state_dict):
                 out[k] = v
         return out
     return OrderedDict(state_dict)
+
+
+def shvit_to_mmpretrain(state_dict):
+    """Any supported SHViT layout -> the state dict of mmhybrid's MMPretrain
+    ImageClassifier (``backbone.*``, ``head.bn.*``, ``head.l.*``)."""
+    out = OrderedDict()
+    for k, v in shvit_convert(state_dict).items():
+        out[k if k.startswith('head.') else f'backbone.{k}'] = v
+    return out

@@ -1,0 +1,21 @@
+PYTHON ?= python
+export PYTHON
+
+.PHONY: install demo test test-fast
+
+# Installs the stack into the active Python (idempotent; see README).
+install:
+	bash tools/misc/install_stack.sh
+
+# The main job: toy data, Mask R-CNN + Semantic FPN with SHViT-S1 trained and
+# tested on CPU, summary with bbox_mAP / segm_mAP / mIoU.
+demo: install
+	$(PYTHON) tools/run_demo.py
+
+# The whole test suite (slow end-to-end tests included).
+test: install
+	$(PYTHON) -m pytest tests -v -rs --durations=15
+
+# Without the slow end-to-end tests.
+test-fast: install
+	$(PYTHON) -m pytest tests -m "not slow" -rs

@@ -1,0 +1,75 @@
+"""What ``tools/train.py`` and ``tools/test.py`` share: loading a config with
+mmdet/mmseg-style overrides, telling its task, building its Runner and
+summarising its metrics."""
+import os
+import os.path as osp
+
+from mmengine.config import Config
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import mmhybrid  # noqa: F401  (applies the stack fixes)
+
+# default_scope of a config -> (task, framework package)
+TASKS = {
+    'mmdet': ('detection', 'mmdet'),
+    'mmseg': ('segmentation', 'mmseg'),
+    'mmpretrain': ('classification', 'mmpretrain'),
+}
+
+# metric key suffix -> the name printed in summaries
+_SUMMARY_KEYS = {
+    'bbox_mAP': 'bbox_mAP', 'bbox_mAP_50': 'bbox_mAP_50',
+    'bbox_mAP_75': 'bbox_mAP_75', 'segm_mAP': 'segm_mAP',
+    'segm_mAP_50': 'segm_mAP_50', 'segm_mAP_75': 'segm_mAP_75',
+    'mIoU': 'mIoU', 'mAcc': 'mAcc', 'aAcc': 'aAcc',
+    'top1': 'top1', 'top5': 'top5',
+}
+
+
+def config_task(cfg):
+    """Return the task ('detection', 'segmentation', 'classification') that
+    the config's ``default_scope`` names."""
+    scope = cfg.get('default_scope')
+    if scope not in TASKS:
+        raise ValueError(
+            f'Cannot tell the task of this config: default_scope is '
+            f'{scope!r}, expected one of {sorted(TASKS)} (inherit a '
+            f'mmdet::/mmseg::/mmpretrain:: default_runtime or set it).')
+    return TASKS[scope][0]
+
+
+def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
+    """Load a config and apply the standard command-line overrides."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Config file not found: {path!r}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(path))[0])
+    config_task(cfg)
+    return cfg
+
+
+def build_runner(cfg):
+    """Build the config's Runner (or its ``runner_type``)."""
+    os.environ.setdefault('LOCAL_RANK', '0')
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def summarize_metrics(metrics):
+    """``{'coco/bbox_mAP': .4, ...}`` -> lines ``bbox_mAP: 0.4000``, the
+    headline metrics first."""
+    lines = []
+    for key, value in metrics.items():
+        short = key.split('/')[-1]
+        if short in _SUMMARY_KEYS:
+            lines.append(f'{_SUMMARY_KEYS[short]}: {float(value):.4f}')
+    return lines

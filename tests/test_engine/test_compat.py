@@ -1,0 +1,108 @@
+"""The stack fixes of mmhybrid.engine.compat: resume / load_from of mmengine
+checkpoints under torch >= 2.6 and CPU-only distributed runs."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from torch.utils.data import DataLoader, TensorDataset
+
+import mmhybrid  # noqa: F401
+from mmhybrid.engine.compat import patch_stack
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+class TinyModel(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8),
+                                 nn.Linear(8, 1))
+
+    def forward(self, x, y, mode='loss'):
+        pred = self.net(x)
+        if mode == 'loss':
+            return dict(loss=((pred - y)**2).mean())
+        return pred
+
+
+def _runner(work_dir, max_epochs, **kwargs):
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(16, 4, generator=g),
+                         torch.randn(16, 1, generator=g))
+    loader = DataLoader(data, batch_size=4,
+                        collate_fn=lambda b: dict(
+                            x=torch.stack([i[0] for i in b]),
+                            y=torch.stack([i[1] for i in b])))
+    return Runner(model=TinyModel(), work_dir=str(work_dir),
+                  train_dataloader=loader,
+                  optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+                  train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+                  default_hooks=dict(checkpoint=dict(type='CheckpointHook',
+                                                     interval=1)),
+                  env_cfg=dict(dist_cfg=dict(backend='gloo')),
+                  experiment_name=f'exp{max_epochs}{len(kwargs)}', **kwargs)
+
+
+def test_torch_load_defaults_to_weights_only():
+    # the trap this module fixes exists on this torch
+    major, minor = (int(v) for v in torch.__version__.split('.')[:2])
+    assert (major, minor) >= (2, 6)
+
+
+def test_resume_and_load_from_under_weights_only_default(tmp_path):
+    runner = _runner(tmp_path, max_epochs=1)
+    runner.train()
+    ckpt = tmp_path / 'epoch_1.pth'
+    assert ckpt.is_file()
+    # the checkpoint holds objects that weights_only=True rejects
+    with pytest.raises(Exception):
+        torch.load(ckpt, weights_only=True)
+
+    resumed = _runner(tmp_path, max_epochs=2, resume=True)
+    resumed.train()
+    assert resumed.epoch == 2 and (tmp_path / 'epoch_2.pth').is_file()
+
+    loaded = _runner(tmp_path / 'b', max_epochs=1, load_from=str(ckpt))
+    loaded.train()
+    saved = torch.load(ckpt, weights_only=False)['state_dict']
+    assert set(saved) == set(loaded.model.state_dict())
+
+
+def test_patch_is_idempotent():
+    import mmengine.runner.checkpoint as ckpt_mod
+    proxy = ckpt_mod.torch
+    patch_stack()
+    assert ckpt_mod.torch is proxy
+
+
+@pytest.mark.slow
+def test_two_process_cpu_training(tmp_path):
+    """tools/dist_train.sh with 2 processes on the CPU (gloo, no device ids,
+    SyncBN reverted)."""
+    if torch.cuda.is_available():
+        pytest.skip('checks the CPU path; this machine has a GPU')
+    from mmhybrid.datasets.toy import make_toy_coco
+    data_root = tmp_path / 'toy'
+    make_toy_coco(str(data_root / 'coco'))
+    work_dir = tmp_path / 'work'
+    env = dict(os.environ, PORT='29517')
+    cmd = ['bash', 'tools/dist_train.sh',
+           'configs/demo/maskrcnn_shvit_s1_toy.py', '2',
+           '--work-dir', str(work_dir), '--cfg-options',
+           f'data_root={data_root}/coco/',
+           f'train_dataloader.dataset.data_root={data_root}/coco/',
+           'train_dataloader.dataset.indices=8',
+           'train_cfg.max_epochs=1', 'train_cfg.val_interval=100']
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=900)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-5000:]
+    assert 'world_size: 2' in log or 'World size: 2' in log, log[-3000:]
+    assert (work_dir / 'epoch_1.pth').is_file()

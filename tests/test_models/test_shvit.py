@@ -1,0 +1,205 @@
+"""SHViT: equality with the upstream code, the backbone contract, errors."""
+import pytest
+import torch
+from mmengine.analysis import get_model_complexity_info
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmhybrid.models import SHViT, BNLinearClsHead
+from mmhybrid.models.utils import shvit_convert
+from reference import (assert_close_to_ref, deterministic_state_dict,
+                       manifest, reference_input, reference_outputs)
+
+ARCHS = ['s1', 's2', 's3', 's4']
+# spec table: params with the 1000-class head, MACs at the arch's input size
+PARAMS = {'s1': 6_330_808, 's2': 11_483_072, 's3': 14_245_273,
+          's4': 16_588_484}
+MACS = {'s1': 241e6, 's2': 366e6, 's3': 601e6, 's4': 986e6}
+RES = {'s1': 224, 's2': 224, 's3': 224, 's4': 256}
+
+
+def _loaded_backbone(arch, layout='official', tmp_path=None):
+    name = f'shvit_{arch}' if layout == 'official' else f'timm_shvit_{arch}'
+    state_dict = deterministic_state_dict(manifest(name))
+    path = tmp_path / f'{name}.pth'
+    torch.save({'model': state_dict} if layout == 'official' else state_dict,
+               path)
+    model = SHViT(arch=arch,
+                  init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    return model.eval()
+
+
+def _check_features(model, ref, tag):
+    errors = []
+    x = reference_input((2, 3, ref['res'], ref['res']), ref['input_seed'])
+    x_odd = reference_input((1, 3, *ref['odd_shape']), ref['odd_input_seed'])
+    with torch.no_grad():
+        for i, feat in enumerate(model(x)):
+            errors.append(assert_close_to_ref(feat, ref[f'feat{i}'],
+                                              f'{tag} feat{i}'))
+        for i, feat in enumerate(model(x_odd)):
+            errors.append(assert_close_to_ref(feat, ref[f'odd_feat{i}'],
+                                              f'{tag} odd_feat{i}'))
+    return max(errors)
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_features_equal_upstream(arch, tmp_path):
+    ref = reference_outputs(f'shvit_{arch}')
+    model = _loaded_backbone(arch, 'official', tmp_path)
+    err = _check_features(model, ref, arch)
+    model.switch_to_deploy()
+    assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+    err_deploy = _check_features(model, ref, f'{arch} deploy')
+    print(f'{arch}: max rel err {err:.2e}, deploy {err_deploy:.2e}')
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_timm_layout_gives_same_features(arch, tmp_path):
+    ref = reference_outputs(f'shvit_{arch}')
+    _check_features(_loaded_backbone(arch, 'timm', tmp_path), ref,
+                    f'timm {arch}')
+
+
+def test_timm_rename_covers_every_key():
+    for arch in ARCHS:
+        official = manifest(f'shvit_{arch}')
+        timm = manifest(f'timm_shvit_{arch}')
+        converted = shvit_convert({k: torch.empty(v) for k, v in timm.items()})
+        assert {k: list(v.shape) for k, v in converted.items()} == official
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_param_count_matches_spec(arch):
+    model = SHViT(arch=arch)
+    head = BNLinearClsHead(1000, model.embed_dims[-1])
+    n = sum(p.numel() for p in model.parameters()) + \
+        sum(p.numel() for p in head.parameters())
+    assert n == PARAMS[arch]
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_flops_within_2_percent(arch):
+    model = SHViT(arch=arch).eval()
+    info = get_model_complexity_info(model, input_shape=(3, RES[arch],
+                                                         RES[arch]),
+                                     show_table=False, show_arch=False)
+    flops = info['flops']
+    print(f'{arch}: {flops / 1e6:.1f}M FLOPs at {RES[arch]}')
+    assert abs(flops - MACS[arch]) / MACS[arch] < 0.02
+
+
+@pytest.mark.parametrize('out_indices,strides', [((0, 1, 2), (16, 32, 64)),
+                                                 ((2, ), (64, )),
+                                                 ((0, -1), (16, 64))])
+def test_out_indices_and_shapes(out_indices, strides):
+    model = SHViT(arch='s1', out_indices=out_indices).eval()
+    outs = model(torch.randn(1, 3, 128, 192))
+    assert len(outs) == len(strides)
+    for out, s in zip(outs, strides):
+        assert out.shape[2:] == (-(-128 // s), -(-192 // s))
+    assert [o.shape[1] for o in outs] == model.out_channels
+
+
+@pytest.mark.parametrize('size', [(33, 47), (97, 200), (250, 330), (1, 1)])
+def test_any_input_size(size):
+    model = SHViT(arch='s1').eval()
+    outs = model(torch.randn(1, 3, *size))
+    assert outs[-1].shape[2:] == (-(-size[0] // 64), -(-size[1] // 64))
+
+
+def test_frozen_stages():
+    model = SHViT(arch='s1', frozen_stages=2)
+    model.train()
+    for module in [model.patch_embed, model.blocks1, model.blocks2]:
+        assert not module.training
+        assert all(not p.requires_grad for p in module.parameters())
+    assert model.blocks3.training
+    assert all(p.requires_grad for p in model.blocks3.parameters())
+    # frozen weights do not move in a training step
+    before = model.blocks1[0].conv.m.c.weight.clone()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
+                          lr=0.1)
+    sum(o.mean() for o in model(torch.randn(2, 3, 64, 64))).backward()
+    opt.step()
+    assert torch.equal(before, model.blocks1[0].conv.m.c.weight)
+
+
+def test_norm_eval():
+    model = SHViT(arch='s1', norm_eval=True)
+    model.train()
+    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert bns and all(not m.training for m in bns)
+    mean = bns[5].running_mean.clone()
+    model(torch.randn(2, 3, 64, 64))
+    assert torch.equal(mean, bns[5].running_mean)
+
+
+def test_with_cp_same_gradients():
+    torch.manual_seed(0)
+    model = SHViT(arch='s1').train()
+    model_cp = SHViT(arch='s1', with_cp=True).train()
+    model_cp.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    for m in (model, model_cp):
+        sum(o.sum() for o in m(x)).backward()
+    g = model.blocks2[3].mixer.m.qkv.c.weight.grad
+    g_cp = model_cp.blocks2[3].mixer.m.qkv.c.weight.grad
+    torch.testing.assert_close(g, g_cp)
+
+
+def test_custom_arch_dict():
+    arch = dict(embed_dims=[32, 48, 64], depths=[1, 1, 1],
+                partial_dims=[8, 12, 16], qk_dims=[8, 8, 8],
+                types=['i', 's', 's'])
+    outs = SHViT(arch=arch).eval()(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [32, 48, 64]
+
+
+def test_unknown_arch_lists_valid_ones():
+    with pytest.raises(ValueError, match=r"s1.*s2.*s3.*s4"):
+        SHViT(arch='s9')
+    with pytest.raises(ValueError, match='lacks keys'):
+        SHViT(arch=dict(embed_dims=[1, 2, 3]))
+
+
+def test_missing_checkpoint_names_path(tmp_path):
+    path = str(tmp_path / 'nope' / 'shvit_s1.pth')
+    model = SHViT(arch='s1', init_cfg=dict(type='Pretrained',
+                                           checkpoint=path))
+    with pytest.raises(FileNotFoundError, match='nope/shvit_s1.pth'):
+        model.init_weights()
+
+
+def test_wrong_shapes_list_keys_and_load_nothing(tmp_path):
+    state_dict = deterministic_state_dict(manifest('shvit_s1'))
+    path = tmp_path / 's1.pth'
+    torch.save({'model': state_dict}, path)
+    model = SHViT(arch='s2', init_cfg=dict(type='Pretrained',
+                                           checkpoint=str(path)))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(RuntimeError, match=r'blocks2\.1\.conv3\.c\.weight'):
+        model.init_weights()
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_pretrained_reports_skipped_head_keys(tmp_path, capsys):
+    state_dict = deterministic_state_dict(manifest('shvit_s1'))
+    path = tmp_path / 's1.pth'
+    torch.save({'model': state_dict}, path)
+    model = SHViT(arch='s1', init_cfg=dict(type='Pretrained',
+                                           checkpoint=str(path)))
+    model.init_weights()
+    out = capsys.readouterr().out
+    assert 'Skipped 7 checkpoint keys' in out and 'head.l.weight' in out
+
+
+def test_classifier_head_deploy_equal():
+    head = BNLinearClsHead(10, 32).eval()
+    head.bn.running_mean.normal_()
+    head.bn.running_var.uniform_(0.5, 1.5)
+    feats = (torch.randn(4, 32), )
+    before = head(feats)
+    head.switch_to_deploy()
+    torch.testing.assert_close(head(feats), before, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,50 @@
+"""Convert an official (weights under 'model') or timm-layout SHViT checkpoint
+into an mmhybrid MMPretrain classifier checkpoint.
+
+    python tools/model_converters/shvit_to_mmhybrid.py shvit_s4.pth \
+        checkpoints/shvit_s4_mmhybrid.pth
+
+The result loads with ``mmpretrain.apis.init_model('configs/imagenet_shvit_s4.py',
+DST)``; its backbone part also serves ``init_cfg=dict(type='Pretrained', ...)``
+in detection and segmentation configs (the backbone loader reads any layout).
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+
+from mmhybrid.models.utils import read_state_dict
+from mmhybrid.models.utils.ckpt_convert import shvit_layout, shvit_to_mmpretrain
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', help='official or timm SHViT checkpoint')
+    parser.add_argument('dst', help='where to save the mmhybrid checkpoint')
+    parser.add_argument('--force', action='store_true',
+                        help='overwrite DST if it exists')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    if osp.exists(args.dst) and not args.force:
+        raise FileExistsError(f'{args.dst!r} exists; pass --force to '
+                              f'overwrite it')
+    state_dict = read_state_dict(args.src)
+    layout = shvit_layout(state_dict)
+    converted = shvit_to_mmpretrain(state_dict)
+    if not any(k.startswith('backbone.patch_embed.') for k in converted):
+        raise ValueError(f'{args.src!r} does not look like an SHViT '
+                         f'checkpoint (no patch_embed weights)')
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    torch.save({'state_dict': converted,
+                'meta': {'converted_from': osp.abspath(args.src),
+                         'source_layout': layout}}, args.dst)
+    print(f'Converted {len(converted)} tensors ({layout} layout) from '
+          f'{args.src} to {args.dst}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,74 @@
+"""Test a checkpoint with an mmhybrid config and print its metrics (box/mask
+AP, mIoU or top-1, as the config's evaluator says). Same flags as mmdet/mmseg
+``tools/test.py``."""
+import argparse
+import json
+import numbers
+import os
+import os.path as osp
+
+from mmengine.config import DictAction
+
+from mmhybrid.apis import (build_runner, config_task, load_config,
+                           summarize_metrics)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
+    parser.add_argument('--out', help='dump predictions to this pickle file')
+    parser.add_argument('--show-dir',
+                        help='save painted predictions into this directory '
+                        '(relative to the work dir\'s timestamped folder)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value pairs')
+    parser.add_argument('--launcher',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main():
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint!r}')
+    cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                      args.launcher)
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        vis_hook = cfg.default_hooks.get('visualization')
+        if vis_hook is None:
+            raise ValueError('--show-dir needs default_hooks.visualization')
+        vis_hook.draw = True
+        if config_task(cfg) == 'segmentation':
+            cfg.visualizer.save_dir = args.show_dir
+        else:
+            vis_hook.test_out_dir = args.show_dir
+    if args.out:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl file, got {args.out!r}')
+        evaluators = cfg.test_evaluator
+        if isinstance(evaluators, dict):
+            evaluators = [evaluators]
+        cfg.test_evaluator = list(evaluators) + [
+            dict(type='mmengine.DumpResults',
+                 out_file_path=args.out)]
+    runner = build_runner(cfg)
+    metrics = runner.test()
+    if runner.rank == 0:
+        out = osp.join(runner.log_dir, 'test_metrics.json')
+        with open(out, 'w') as f:
+            json.dump({k: float(v) for k, v in metrics.items()
+                       if isinstance(v, numbers.Number)}, f, indent=1)
+        print('\n'.join(summarize_metrics(metrics)))
+        print(f'metrics written to {out}')
+
+
+if __name__ == '__main__':
+    main()
