@@ -3,6 +3,7 @@ produced ``tests/data/reference/*.npz`` (see its README.md)."""
 import json
 import math
 import os.path as osp
+import re
 import zlib
 from collections import OrderedDict
 
@@ -58,3 +59,19 @@ def assert_close_to_ref(ours, ref, name=''):
     scale = float(np.abs(ref).max())
     assert err <= 1e-4 * scale, f'{name}: max err {err:.3g} > 1e-4*{scale:.3g}'
     return err / scale
+
+
+def official_to_timm_shvit(key):
+    """The spec's rename, written independently of the package's."""
+    m = re.match(r'blocks(\d)\.(\d+)\.(.*)$', key)
+    if m is None:
+        return key
+    stage, idx, rest = int(m[1]) - 1, int(m[2]), m[3]
+    if stage == 0:
+        return f'stages.0.blocks.{idx}.{rest}'
+    if idx in (0, 2):
+        sub, rest = rest.split('.', 1)
+        return f'stages.{stage}.downsample.{idx // 2 * 3 + int(sub)}.{rest}'
+    if idx == 1:
+        return f'stages.{stage}.downsample.2.{rest}'
+    return f'stages.{stage}.blocks.{idx - 3}.{rest}'

@@ -1,13 +1,18 @@
 """SHViT: equality with the upstream code, the backbone contract, errors."""
+import logging
+
 import pytest
 import torch
 from mmengine.analysis import get_model_complexity_info
+from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models import SHViT, BNLinearClsHead
 from mmhybrid.models.utils import shvit_convert
 from reference import (assert_close_to_ref, deterministic_state_dict,
-                       manifest, reference_input, reference_outputs)
+                       manifest, official_to_timm_shvit, reference_input,
+                       reference_outputs)
 
 ARCHS = ['s1', 's2', 's3', 's4']
 # spec table: params with the 1000-class head, MACs at the arch's input size
@@ -18,9 +23,13 @@ RES = {'s1': 224, 's2': 224, 's3': 224, 's4': 256}
 
 
 def _loaded_backbone(arch, layout='official', tmp_path=None):
-    name = f'shvit_{arch}' if layout == 'official' else f'timm_shvit_{arch}'
-    state_dict = deterministic_state_dict(manifest(name))
-    path = tmp_path / f'{name}.pth'
+    """Upstream deterministic weights saved in the given layout, loaded through
+    ``init_cfg``."""
+    state_dict = deterministic_state_dict(manifest(f'shvit_{arch}'))
+    if layout == 'timm':
+        state_dict = {official_to_timm_shvit(k): v for k, v in state_dict.items()}
+        assert set(state_dict) == set(manifest(f'timm_shvit_{arch}'))
+    path = tmp_path / f'{layout}_{arch}.pth'
     torch.save({'model': state_dict} if layout == 'official' else state_dict,
                path)
     model = SHViT(arch=arch,
@@ -71,6 +80,7 @@ def test_timm_rename_covers_every_key():
 
 @pytest.mark.parametrize('arch', ARCHS)
 def test_param_count_matches_spec(arch):
+    init_default_scope('mmpretrain')
     model = SHViT(arch=arch)
     head = BNLinearClsHead(1000, model.embed_dims[-1])
     n = sum(p.numel() for p in model.parameters()) + \
@@ -184,18 +194,27 @@ def test_wrong_shapes_list_keys_and_load_nothing(tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-def test_pretrained_reports_skipped_head_keys(tmp_path, capsys):
+def test_pretrained_reports_skipped_head_keys(tmp_path):
     state_dict = deterministic_state_dict(manifest('shvit_s1'))
     path = tmp_path / 's1.pth'
     torch.save({'model': state_dict}, path)
     model = SHViT(arch='s1', init_cfg=dict(type='Pretrained',
                                            checkpoint=str(path)))
-    model.init_weights()
-    out = capsys.readouterr().out
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        model.init_weights()
+    finally:
+        logger.removeHandler(handler)
+    out = '\n'.join(records)
     assert 'Skipped 7 checkpoint keys' in out and 'head.l.weight' in out
 
 
 def test_classifier_head_deploy_equal():
+    init_default_scope('mmpretrain')
     head = BNLinearClsHead(10, 32).eval()
     head.bn.running_mean.normal_()
     head.bn.running_var.uniform_(0.5, 1.5)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from reference import (assert_close_to_ref, deterministic_state_dict,
-                       manifest, reference_input, reference_outputs)
+                       manifest, official_to_timm_shvit, reference_input,
+                       reference_outputs)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'model_converters', 'shvit_to_mmhybrid.py')
@@ -23,8 +24,10 @@ def _convert(src, dst, *extra):
 @pytest.mark.parametrize('layout', ['official', 'timm'])
 def test_converted_classifier_logits_equal_upstream(arch, layout, tmp_path):
     from mmpretrain.apis import init_model
-    name = f'shvit_{arch}' if layout == 'official' else f'timm_shvit_{arch}'
-    state_dict = deterministic_state_dict(manifest(name))
+    state_dict = deterministic_state_dict(manifest(f'shvit_{arch}'))
+    if layout == 'timm':
+        state_dict = {official_to_timm_shvit(k): v
+                      for k, v in state_dict.items()}
     src = tmp_path / 'src.pth'
     torch.save({'model': state_dict} if layout == 'official' else state_dict,
                src)

@@ -4,7 +4,7 @@
 # See README.md "What `make install` does".
 set -euo pipefail
 PY=${PYTHON:-python}
-PIP="$PY -m pip install --disable-pip-version-check"
+PIP="$PY -m pip install --disable-pip-version-check --root-user-action=ignore"
 
 say() { echo "[install] $*"; }
 
