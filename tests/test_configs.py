@@ -57,7 +57,10 @@ def _build(cfg):
         from mmseg.registry import MODELS
     else:
         from mmpretrain.registry import MODELS
-    model = MODELS.build(cfg.model)
+    model_cfg = cfg.model.copy()
+    if cfg.get('data_preprocessor') is not None:  # as mmengine's Runner does
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(model_cfg)
     model.init_weights()
     return task, model
 

@@ -1,0 +1,10 @@
+# SHViT-S2 ImageNet-1k 224 px, 300 epochs: upstream top-1 75.2
+_base_ = [
+    '_base_/models/shvit_cls.py', '_base_/datasets/imagenet_shvit.py',
+    '_base_/schedules/imagenet_bs2048_adamw_300e.py',
+    'mmpretrain::_base_/default_runtime.py'
+]
+published_top1 = 75.2  # read by benchmark tools
+
+model = dict(backbone=dict(arch='s2'), head=dict(in_channels=448))
+optim_wrapper = dict(optimizer=dict(weight_decay=0.032))

@@ -1,0 +1,10 @@
+# SHViT-S2 RetinaNet 1x, COCO: no upstream number (only S4 is reported)
+_base_ = [
+    '_base_/models/retinanet_shvit_fpn.py',
+    'mmdet::_base_/datasets/coco_detection.py',
+    '_base_/schedules/schedule_1x_adamw.py',
+    'mmdet::_base_/default_runtime.py'
+]
+
+model = dict(
+    backbone=dict(arch='s2'), neck=dict(in_channels=[128, 308, 448]))

@@ -1,0 +1,7 @@
+# SHViT-S4 RetinaNet 1x, COCO val2017 upstream: 38.8 AP (AP50 59.8, AP75 41.1)
+_base_ = [
+    '_base_/models/retinanet_shvit_fpn.py',
+    'mmdet::_base_/datasets/coco_detection.py',
+    '_base_/schedules/schedule_1x_adamw.py',
+    'mmdet::_base_/default_runtime.py'
+]
