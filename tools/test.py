@@ -4,12 +4,10 @@ AP, mIoU or top-1, as the config's evaluator says). Same flags as mmdet/mmseg
 import argparse
 import json
 import numbers
-import os
 import os.path as osp
 
-from mmengine.config import DictAction
-
-from mmhybrid.apis import (build_runner, config_task, load_config,
+from mmhybrid.apis import (add_common_args, build_runner, config_task,
+                           load_config, parse_common_args,
                            summarize_metrics)
 
 
@@ -22,16 +20,8 @@ def parse_args():
     parser.add_argument('--show-dir',
                         help='save painted predictions into this directory '
                         '(relative to the work dir\'s timestamped folder)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value pairs')
-    parser.add_argument('--launcher',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return parse_common_args(parser)
 
 
 def main():

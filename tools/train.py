@@ -3,9 +3,8 @@
 import argparse
 import os
 
-from mmengine.config import DictAction
-
-from mmhybrid.apis import build_runner, config_task, load_config
+from mmhybrid.apis import (add_common_args, build_runner, config_task,
+                           load_config, parse_common_args)
 
 
 def parse_args():
@@ -20,16 +19,8 @@ def parse_args():
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint, or (no value) from the '
         'latest checkpoint in the work directory')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value pairs')
-    parser.add_argument('--launcher',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return parse_common_args(parser)
 
 
 def main():

@@ -1,5 +1,5 @@
-from .runner import (TASKS, build_runner, config_task, load_config,
-                     summarize_metrics)
+from .runner import (TASKS, add_common_args, build_runner, config_task,
+                     load_config, parse_common_args, summarize_metrics)
 
-__all__ = ['TASKS', 'build_runner', 'config_task', 'load_config',
+__all__ = ['TASKS', 'add_common_args', 'parse_common_args', 'build_runner', 'config_task', 'load_config',
            'summarize_metrics']

@@ -27,6 +27,26 @@ _SUMMARY_KEYS = {
 }
 
 
+def add_common_args(parser):
+    """The flags ``tools/train.py`` and ``tools/test.py`` share with
+    mmdet/mmseg: ``--cfg-options``, ``--launcher``, ``--local_rank``."""
+    from mmengine.config import DictAction
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value pairs')
+    parser.add_argument('--launcher',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser
+
+
+def parse_common_args(parser):
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
 def config_task(cfg):
     """Return the task ('detection', 'segmentation', 'classification') that
     the config's ``default_scope`` names."""

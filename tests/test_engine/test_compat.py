@@ -3,7 +3,6 @@ checkpoints under torch >= 2.6 and CPU-only distributed runs."""
 import os
 import os.path as osp
 import subprocess
-import sys
 
 import pytest
 import torch
