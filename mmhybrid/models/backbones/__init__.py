@@ -1,3 +1,4 @@
+from .ga_cswin import GACSWin
 from .shvit import SHViT
 
-__all__ = ['SHViT']
+__all__ = ['SHViT', 'GACSWin']

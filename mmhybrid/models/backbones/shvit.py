@@ -16,7 +16,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import register_model
 from ..layers import Conv2dBN, fuse_conv_bn_modules, make_divisible
-from ..utils import load_checked_state_dict, read_state_dict, shvit_convert
+from ..utils import load_pretrained, shvit_convert
 
 
 class Residual(nn.Module):
@@ -296,18 +296,7 @@ class SHViT(BaseModule):
     def init_weights(self):
         if (isinstance(self.init_cfg, dict)
                 and self.init_cfg.get('type') == 'Pretrained'):
-            checkpoint = self.init_cfg.get('checkpoint')
-            if checkpoint is None:
-                raise ValueError("init_cfg type 'Pretrained' needs a "
-                                 "'checkpoint' path")
-            state_dict = read_state_dict(checkpoint)
-            prefix = self.init_cfg.get('prefix')
-            if prefix:
-                prefix = prefix if prefix.endswith('.') else prefix + '.'
-                state_dict = {k[len(prefix):]: v for k, v in state_dict.items()
-                              if k.startswith(prefix)}
-            load_checked_state_dict(self, shvit_convert(state_dict),
-                                    source=str(checkpoint))
+            load_pretrained(self, self.init_cfg, shvit_convert)
             self._is_init = True
             return
         super().init_weights()

@@ -40,21 +40,26 @@ def read_state_dict(checkpoint, wrapper_keys=_WRAPPER_KEYS):
 
 
 def load_checked_state_dict(module, state_dict, source='checkpoint',
-                            logger='current'):
+                            logger='current', allowed_missing=()):
     """Load ``state_dict`` into ``module``; refuse partial loads.
 
     Raises ``RuntimeError`` listing every key whose shape does not fit and
-    every parameter or buffer of ``module`` that the checkpoint lacks.
-    Keys of the checkpoint that ``module`` does not have (e.g. a classifier
-    head when loading a backbone) are skipped and reported.
+    every parameter or buffer of ``module`` that the checkpoint lacks (but
+    for ``allowed_missing``, which keep their initialisation and are
+    reported). Keys of the checkpoint that ``module`` does not have (e.g. a
+    classifier head when loading a backbone) are skipped and reported.
     """
     own = module.state_dict()
+    allowed_missing = set(allowed_missing)
     mismatched = [
         f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
         for k, v in state_dict.items() if k in own and v.shape != own[k].shape
     ]
     missing = [k for k in own if k not in state_dict
-               and not k.endswith('num_batches_tracked')]
+               and not k.endswith('num_batches_tracked')
+               and k not in allowed_missing]
+    kept = sorted(k for k in allowed_missing
+                  if k in own and k not in state_dict)
     problems = []
     if mismatched:
         problems.append('keys whose shapes do not fit:\n  ' +
@@ -72,10 +77,37 @@ def load_checked_state_dict(module, state_dict, source='checkpoint',
         {k: v for k, v in state_dict.items() if k in own}, strict=False)
     if isinstance(logger, str) and logger == 'current':
         logger = MMLogger.get_current_instance()
-    msg = (f'Loaded {len(own)} tensors into {type(module).__name__} from '
-           f'{source}.')
+    msg = (f'Loaded {len(own) - len(kept)} tensors into '
+           f'{type(module).__name__} from {source}.')
+    if kept:
+        msg += f' Not in the checkpoint, kept at their initialisation: ' \
+               f'{", ".join(kept)}.' 
     if skipped:
         msg += f' Skipped {len(skipped)} checkpoint keys the model does ' \
                f'not use: {", ".join(skipped)}'
     print_log(msg, logger=logger)
     return skipped
+
+
+def load_pretrained(module, init_cfg, convert=None, allowed_missing=()):
+    """Serve ``init_cfg=dict(type='Pretrained', checkpoint=PATH,
+    prefix=None)`` for a backbone: read the file, keep the keys under
+    ``prefix``, convert the layout with ``convert(state_dict)`` and load with
+    :func:`load_checked_state_dict`."""
+    checkpoint = init_cfg.get('checkpoint')
+    if checkpoint is None:
+        raise ValueError("init_cfg type 'Pretrained' needs a 'checkpoint' "
+                         'path')
+    state_dict = read_state_dict(checkpoint)
+    prefix = init_cfg.get('prefix')
+    if prefix:
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        state_dict = {k[len(prefix):]: v for k, v in state_dict.items()
+                      if k.startswith(prefix)}
+        if not state_dict:
+            raise ValueError(f'{checkpoint!r} has no keys under the prefix '
+                             f'{prefix!r}')
+    if convert is not None:
+        state_dict = convert(state_dict)
+    return load_checked_state_dict(module, state_dict, source=str(checkpoint),
+                                   allowed_missing=allowed_missing)

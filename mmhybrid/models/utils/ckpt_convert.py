@@ -68,3 +68,39 @@ def shvit_to_mmpretrain(state_dict):
     for k, v in shvit_convert(state_dict).items():
         out[k if k.startswith('head.') else f'backbone.{k}'] = v
     return out
+
+
+# CSWin: mmhybrid keeps the official names (segmentation backbone and ImageNet
+# classifier share them; the classifier adds ``norm``/``head`` and lacks the
+# per-output ``norm1..norm4``).
+_CSWIN_OUT_NORM = re.compile(r'norm[1-4]\.(weight|bias)$')
+
+
+def cswin_out_norm_keys(state_dict):
+    """The keys of the per-output LayerNorms ``norm1..norm4`` (top level
+    only; the blocks' own ``stageK.j.norm1`` do not count)."""
+    return [k for k in state_dict if _CSWIN_OUT_NORM.match(k)]
+
+
+def cswin_layout(state_dict):
+    """Return 'mmhybrid' (``backbone.`` prefixed, as saved by
+    mmseg/mmdet/mmpretrain), 'imagenet' (official classifier: ``head``, no
+    ``norm1..norm4``) or 'backbone' (official segmentation backbone)."""
+    if any(k.startswith('backbone.') for k in state_dict):
+        return 'mmhybrid'
+    if not cswin_out_norm_keys(state_dict) and (
+            'head.weight' in state_dict or 'norm.weight' in state_dict):
+        return 'imagenet'
+    return 'backbone'
+
+
+def cswin_convert(state_dict):
+    """Any supported CSWin layout -> the official backbone names used by
+    :class:`mmhybrid.models.GACSWin`. Official layouts pass unchanged (an
+    ImageNet checkpoint keeps ``norm``/``head``, which the backbone skips);
+    from ``backbone.``-prefixed checkpoints only the backbone is kept."""
+    if cswin_layout(state_dict) == 'mmhybrid':
+        return OrderedDict((k[len('backbone.'):], v)
+                           for k, v in state_dict.items()
+                           if k.startswith('backbone.'))
+    return OrderedDict(state_dict)
