@@ -1,5 +1,9 @@
 PYTHON ?= python
 export PYTHON
+# torch's OpenMP threads spin-wait by default and stall 10-50x when the
+# cores are shared (measured here); passive waiting avoids that.
+OMP_WAIT_POLICY ?= PASSIVE
+export OMP_WAIT_POLICY
 
 .PHONY: install demo test test-fast
 
