@@ -228,6 +228,11 @@ def run_job(name, args, data_dir, out_dir):
     config = job['config']
     cfg_name = osp.splitext(osp.basename(config))[0]
     work_dir = osp.join(out_dir, cfg_name)
+    if osp.isdir(work_dir) and os.listdir(work_dir):
+        # never overwrite an earlier run's checkpoints, logs or results
+        kept = f'{work_dir}.{time.strftime("%Y%m%d_%H%M%S")}'
+        os.rename(work_dir, kept)
+        print(f'[{name}] earlier results moved to {kept}', flush=True)
     os.makedirs(work_dir, exist_ok=True)
     data_overrides = {}
     if osp.normpath(data_dir) != osp.normpath(DEFAULT_DATA_DIR):
