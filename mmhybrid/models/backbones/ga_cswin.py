@@ -245,8 +245,12 @@ class GACSWin(BaseModule):
             (0..3 = strides 4/8/16/32). Defaults to (0, 1, 2, 3).
         out_norm (bool): build ``norm{i+1}`` for every ``i`` in
             ``out_indices`` and apply it to the returned maps. The GA
-            classifier, which only uses :meth:`forward_features_all`, sets
-            False. Defaults to True.
+            classifier (raw maps, ``with_taps=True``) sets False. Defaults
+            to True.
+        with_taps (bool): append to the returned tuple the stage-3 maps
+            after blocks ``stage3_taps`` (NCHW, stride 16, never normed):
+            with ``out_norm=False`` the output is what :class:`GAHead`
+            aggregates. Defaults to False.
         frozen_stages (int): -1 freezes nothing, 0 the stem, k >= 1 the stem,
             stages 1..k, the merges before them and their output norms.
             Defaults to -1.
@@ -281,6 +285,7 @@ class GACSWin(BaseModule):
                  drop_path_rate=0.,
                  out_indices=(0, 1, 2, 3),
                  out_norm=True,
+                 with_taps=False,
                  frozen_stages=-1,
                  norm_eval=False,
                  with_cp=False,
@@ -303,6 +308,7 @@ class GACSWin(BaseModule):
                              f'{self.num_stages}], got {frozen_stages}')
         self.out_indices = tuple(out_indices)
         self.out_norm = out_norm
+        self.with_taps = with_taps
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
@@ -330,6 +336,8 @@ class GACSWin(BaseModule):
         self.stage3_taps = tuple(step * k for k in range(1, 5)
                                  if step * k <= depths[2])
         self.out_channels = [dims[i] for i in self.out_indices]
+        if with_taps:
+            self.out_channels += [dims[2]] * len(self.stage3_taps)
         self._freeze_stages()
 
     @classmethod
@@ -386,13 +394,15 @@ class GACSWin(BaseModule):
         return stage_outs, tapped
 
     def forward(self, x):
-        stage_outs, _ = self._forward_stages(x)
+        stage_outs, tapped = self._forward_stages(
+            x, self.stage3_taps if self.with_taps else ())
         outs = []
         for i in self.out_indices:
             x, hw_shape = stage_outs[i]
             if self.out_norm:
                 x = getattr(self, f'norm{i + 1}')(x)
             outs.append(self._to_map(x, hw_shape))
+        outs += [self._to_map(t, stage_outs[2][1]) for t in tapped]
         return tuple(outs)
 
     def forward_features_all(self, x):

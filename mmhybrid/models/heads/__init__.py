@@ -1,3 +1,5 @@
 from .bn_linear_head import BNLinearClsHead
+from .ga_head import GAHead
 
 __all__ = ['BNLinearClsHead']
+__all__ += ['GAHead']

@@ -3,8 +3,10 @@ from .checkpoint import (load_checked_state_dict, load_pretrained,
 from .ckpt_convert import (cswin_convert, cswin_layout, cswin_out_norm_keys,
                            shvit_convert, shvit_timm_to_official,
                            shvit_to_mmpretrain)
+from .ckpt_convert import ga_cswin_layout, ga_cswin_to_mmpretrain
 
 __all__ = ['load_checked_state_dict', 'load_pretrained', 'read_state_dict', 'shvit_convert',
            'shvit_to_mmpretrain',
            'shvit_timm_to_official', 'cswin_convert', 'cswin_layout',
            'cswin_out_norm_keys']
+__all__ += ['ga_cswin_layout', 'ga_cswin_to_mmpretrain']

@@ -104,3 +104,55 @@ def cswin_convert(state_dict):
                            for k, v in state_dict.items()
                            if k.startswith('backbone.'))
     return OrderedDict(state_dict)
+
+
+# GA-CSWin classifier (upstream layout) -> mmhybrid's MMPretrain
+# ImageClassifier (GACSWin backbone + GAHead). The backbone keeps the official
+# CSWin names; the head keeps the upstream names but for two ``nn.Sequential``
+# whose first member (a reshape) has no parameters, which mmhybrid flattens:
+#   stage5.1.conv / stage5.1.norm -> head.stage5.conv / head.stage5.norm
+#   stage5.2.*                    -> head.stage5.block.*
+#   gram_layer.K.1.*              -> head.gram_layer.K.*
+#   gram_contraction / gram_embedding / ga / fc -> head.<same>
+_GA_BACKBONE = re.compile(r'(stage1_conv_embed|stage[1-4]|merge[1-3])\.')
+_GA_HEAD = re.compile(r'(stage5|gram_contraction|gram_layer|gram_embedding'
+                      r'|ga|fc)\.')
+_GA_HEAD_RENAMES = [
+    (re.compile(r'^stage5\.1\.'), 'stage5.'),
+    (re.compile(r'^stage5\.2\.'), 'stage5.block.'),
+    (re.compile(r'^gram_layer\.(\d+)\.1\.'), r'gram_layer.\1.'),
+]
+
+
+def ga_cswin_layout(state_dict):
+    """Return 'upstream' (the GA-CSWin classifier), 'mmhybrid' (already
+    converted: ``backbone.*`` and ``head.gram_embedding.*``) or None (not a
+    GA-CSWin classifier)."""
+    if any(k.startswith('head.gram_embedding.') for k in state_dict):
+        return 'mmhybrid'
+    if any(k.startswith('gram_embedding.') for k in state_dict):
+        return 'upstream'
+    return None
+
+
+def ga_cswin_to_mmpretrain(state_dict):
+    """A GA-CSWin classifier state dict (upstream or already converted) ->
+    the state dict of mmhybrid's ImageClassifier (``backbone.*``,
+    ``head.*``). Keys that belong to neither part are returned unchanged
+    (not prefixed), so a loader reports them as unexpected."""
+    layout = ga_cswin_layout(state_dict)
+    if layout is None:
+        raise ValueError('not a GA-CSWin classifier state dict (no '
+                         'gram_embedding.* keys)')
+    if layout == 'mmhybrid':
+        return OrderedDict(state_dict)
+    out = OrderedDict()
+    for k, v in state_dict.items():
+        if _GA_BACKBONE.match(k):
+            k = f'backbone.{k}'
+        elif _GA_HEAD.match(k):
+            for pattern, new in _GA_HEAD_RENAMES:
+                k = pattern.sub(new, k)
+            k = f'head.{k}'
+        out[k] = v
+    return out

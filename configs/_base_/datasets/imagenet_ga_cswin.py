@@ -1,0 +1,37 @@
+# ImageNet-1k at 224 px with GA's augmentation: bicubic RandomResizedCrop,
+# flip, RandAugment m9-mstd0.5 (no random erasing: the GA recipe lists none),
+# repeated augmentation x3; 128 images per GPU x 8 GPUs = 1024. Test: resize
+# the short edge to 256, centre-crop 224.
+_base_ = 'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py'
+
+bgr_mean = [103.53, 116.28, 123.675]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='RandomResizedCrop',
+        scale=224,
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(
+        type='RandAugment',
+        policies='timm_increasing',
+        num_policies=2,
+        total_level=10,
+        magnitude_level=9,
+        magnitude_std=0.5,
+        hparams=dict(
+            pad_val=[round(x) for x in bgr_mean], interpolation='bicubic')),
+    dict(type='PackInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=128,
+    persistent_workers=True,
+    dataset=dict(data_root='data/imagenet', pipeline=train_pipeline),
+    sampler=dict(type='RepeatAugSampler', shuffle=True, num_repeats=3))
+val_dataloader = dict(
+    batch_size=128,
+    persistent_workers=True,
+    dataset=dict(data_root='data/imagenet'))
+test_dataloader = val_dataloader

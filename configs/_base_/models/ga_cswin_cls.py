@@ -1,0 +1,34 @@
+# ImageNet classifier GA-CSWin: the CSWin backbone returns its four raw stage
+# outputs plus the stage-3 taps (no output norms), the Gramian-attention head
+# aggregates them (stage 5) and sums its five branch logits at inference.
+# Training: BCE with label smoothing 0.1 on every branch (averaged over batch
+# x classes, as upstream's timm loss) + decorr_weight (-0.8) x the KL
+# decorrelation term; Mixup 0.2 and CutMix 1.0. Defaults to GA-CSWin-T; a
+# top-level config sets `arch` and `drop_path_rate`.
+custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
+
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(
+        type='GACSWin',
+        arch='t',
+        drop_path_rate=0.2,
+        out_indices=(0, 1, 2, 3),
+        out_norm=False,
+        with_taps=True),
+    head=dict(
+        type='GAHead',
+        num_classes=1000,
+        in_channels=(64, 128, 256, 512),
+        num_taps=4,
+        decorr_weight=-0.8,
+        loss=dict(
+            type='LabelSmoothLoss',
+            label_smooth_val=0.1,
+            mode='original',
+            use_sigmoid=True),
+        topk=(1, 5)),
+    train_cfg=dict(augments=[
+        dict(type='Mixup', alpha=0.2),
+        dict(type='CutMix', alpha=1.0)
+    ]))

@@ -1,0 +1,345 @@
+"""Gramian-attention (GA) classification head ("Gramian Attention Heads are
+Strong yet Efficient Vision Learners", Ryu et al., ICCV 2023).
+
+The head of GA-CSWin: a "stage 5" that aggregates the backbone's multi-level
+maps on the stride-16 grid, then five branches, each turning a Gram matrix of
+its own features into a class token that attends over the stage-5 tokens
+(CaiT-style class attention) before its own classifier. Inference returns the
+sum of the five logit sets; training adds a (negatively weighted) KL term that
+pushes the branches apart.
+
+Parameter names follow the upstream classifier where they can
+(``gram_contraction``, ``gram_embedding``, ``ga``, ``fc``); two upstream
+``nn.Sequential`` that start with a parameter-free reshape are flattened
+(``stage5.1.conv`` -> ``stage5.conv``, ``stage5.1.norm`` -> ``stage5.norm``,
+``stage5.2`` -> ``stage5.block``, ``gram_layer.k.1`` -> ``gram_layer.k``); the
+mapping lives in :func:`mmhybrid.models.utils.ga_cswin_to_mmpretrain`.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn.bricks import DropPath
+from mmengine.model.weight_init import trunc_normal_
+from mmpretrain.evaluation.metrics import Accuracy
+from mmpretrain.models.heads import ClsHead
+
+from ...registry import register_model
+from ..backbones.ga_cswin import CSWinBlock
+
+
+def decorrelation_loss(logits):
+    """``sum_k KL(softmax(mean_j logits_j) || softmax(logits_k))``, each KL
+    averaged over batch x classes; the mean is detached (a fixed target).
+
+    Args:
+        logits (Sequence[Tensor]): the branch logits, each (B, classes).
+    """
+    logits = [x.float() for x in logits]
+    target = torch.stack(logits).mean(0).detach().softmax(-1)
+    return sum(
+        F.kl_div(x.log_softmax(-1), target, reduction='mean') for x in logits)
+
+
+def channel_shuffle(x, groups):
+    """Channel shuffle of an NCHW map as upstream does it: output channel
+    ``j * C / groups + i`` is input channel ``i * groups + j``, so every
+    output group takes channels from all input groups."""
+    B, C, H, W = x.shape
+    # B, C/groups, groups, H, W -> B, groups, C/groups, H, W
+    return x.reshape(B, C // groups, groups, H, W).transpose(1, 2).reshape(
+        B, C, H, W)
+
+
+class GAStage5(nn.Module):
+    """Aggregate the multi-level maps on the stride-16 grid, 1x1 conv,
+    LayerNorm and one CSWin block.
+
+    Input order (the output of ``GACSWin(out_norm=False, with_taps=True)``):
+    the four raw stage outputs (strides 4/8/16/32) then the stage-3 taps.
+    They are concatenated as stage 1, stage 2 (adaptive-average-pooled to the
+    stage-3 grid), the taps, stage 3, stage 4 (bilinear, align_corners=False,
+    resized to the stage-3 grid: exactly x2 when the grid side is even).
+    """
+
+    def __init__(self, in_channels, dim, num_heads, split_size, drop_path=0.):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, dim, 1)
+        self.norm = nn.LayerNorm(dim)
+        self.block = CSWinBlock(dim, num_heads, split_size,
+                                drop_path=drop_path)
+
+    def forward(self, feats):
+        """Return the tokens (B, H16*W16, dim) and (H16, W16)."""
+        s1, s2, s3, s4, *taps = feats
+        size = tuple(s3.shape[2:])
+        x = torch.cat([
+            F.adaptive_avg_pool2d(s1, size),
+            F.adaptive_avg_pool2d(s2, size), *taps, s3,
+            F.interpolate(s4, size=size, mode='bilinear',
+                          align_corners=False)
+        ], dim=1)
+        x = self.norm(self.conv(x).flatten(2).transpose(1, 2))
+        return self.block(x, size), size
+
+
+class ClassAttention(nn.Module):
+    """CaiT's class attention: only the first token (the class token)
+    queries; q, k, v without bias, ``num_heads`` heads of ``head_dim``."""
+
+    def __init__(self, dim, num_heads=8, head_dim=16):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+        self.scale = head_dim**-0.5
+        inner = num_heads * head_dim
+        self.q = nn.Linear(dim, inner, bias=False)
+        self.k = nn.Linear(dim, inner, bias=False)
+        self.v = nn.Linear(dim, inner, bias=False)
+        self.proj = nn.Linear(inner, dim)
+
+    def forward(self, u):
+        """u: B, 1+N, C (class token first) -> B, 1, C."""
+        B, N, _ = u.shape
+        h, d = self.num_heads, self.head_dim
+        q = self.q(u[:, :1]).reshape(B, 1, h, d).transpose(1, 2) * self.scale
+        k = self.k(u).reshape(B, N, h, d).transpose(1, 2)  # B, h, N, d
+        v = self.v(u).reshape(B, N, h, d).transpose(1, 2)
+        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)  # B, h, 1, N
+        return self.proj((attn @ v).transpose(1, 2).reshape(B, 1, h * d))
+
+
+class GroupedMlp(nn.Module):
+    """MLP of two 1x1 grouped convs (GELU and a channel shuffle between)
+    on a token (B, 1, C)."""
+
+    def __init__(self, dim, hidden_dim, groups):
+        super().__init__()
+        self.groups = groups
+        self.fc1 = nn.Conv2d(dim, hidden_dim, 1, groups=groups)
+        self.act = nn.GELU()
+        self.fc2 = nn.Conv2d(hidden_dim, dim, 1, groups=groups)
+
+    def forward(self, x):
+        x = x.transpose(1, 2).unsqueeze(-1)  # B, C, 1, 1
+        x = channel_shuffle(self.act(self.fc1(x)), self.groups)
+        return self.fc2(x).flatten(2).transpose(1, 2)
+
+
+class ClassAttentionBlock(nn.Module):
+    """CaiT's LayerScale class-attention block: only the class token is
+    updated, ``x_cls += gamma_1 * attn(LN([x_cls; x]))``, then
+    ``x_cls += gamma_2 * mlp(LN(x_cls))``."""
+
+    def __init__(self, dim, num_heads=8, head_dim=16, mlp_ratio=4.,
+                 mlp_groups=2, layer_scale_init=1e-4, drop_path=0.):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = ClassAttention(dim, num_heads, head_dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = GroupedMlp(dim, int(dim * mlp_ratio), mlp_groups)
+        self.gamma_1 = nn.Parameter(torch.full((dim, ), layer_scale_init))
+        self.gamma_2 = nn.Parameter(torch.full((dim, ), layer_scale_init))
+        self.drop_path = DropPath(drop_path) if drop_path > 0. \
+            else nn.Identity()
+
+    def forward(self, x_cls, x):
+        u = torch.cat([x_cls, x], dim=1)
+        x_cls = x_cls + self.drop_path(self.gamma_1 * self.attn(
+            self.norm1(u)))
+        return x_cls + self.drop_path(self.gamma_2 * self.mlp(
+            self.norm2(x_cls)))
+
+
+def conv_bn(in_channels, out_channels, groups):
+    """1x1 grouped conv (with bias) + BatchNorm2d; keys ``0`` and ``1``."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 1, groups=groups),
+        nn.BatchNorm2d(out_channels))
+
+
+@register_model
+class GAHead(ClsHead):
+    """Gramian-attention head (stage-5 aggregation + Gramian-attention
+    branches) for an MMPretrain ``ImageClassifier``.
+
+    The backbone must return the four raw stage outputs followed by the
+    stage-3 taps, as ``GACSWin(out_norm=False, with_taps=True)`` does. Any
+    input size works (the head follows the stride-16 grid).
+
+    Each branch: 1x1 grouped conv ``embed_dim -> gram_dim`` + BN, a CSWin
+    block, the Gram matrix ``G = Z Z^T / N`` of its tokens (float32), whose
+    upper triangle (diagonal included) is L2-normalised and embedded by a
+    1x1 grouped conv + BN into a class token; one class-attention block over
+    the stage-5 tokens; a Linear classifier.
+
+    ``forward`` (``model(x, mode='tensor')``, ``predict``) returns the sum of
+    the branch logits; :meth:`forward_branches` returns each. The training
+    loss is ``sum_k loss(logits_k, target) + decorr_weight *
+    decorrelation_loss(logits)``. The loss module is called without
+    ``avg_factor``, i.e. averaged over all its elements: a softmax
+    cross-entropy over the batch (as ``ClsHead``), a sigmoid BCE over batch x
+    classes (as timm, used upstream), on the scale of the KL term.
+
+    Args:
+        num_classes (int): number of classes.
+        in_channels (Sequence[int]): channels of the four stage outputs.
+            Defaults to (64, 128, 256, 512).
+        num_taps (int): number of stage-3 taps after the stage outputs.
+            Defaults to 4.
+        embed_dim (int): stage-5 width. Defaults to 512.
+        stage5_heads (int): heads of the stage-5 CSWin block. Defaults to 16.
+        split_size (int): stripe width of the stage-5 and branch CSWin
+            blocks. Defaults to 7.
+        num_branches (int): Defaults to 5.
+        gram_dim (int): channels whose Gram matrix is taken. Defaults to 192.
+        gram_heads (int): heads of the branch CSWin blocks. Defaults to 6.
+        gram_groups (int): groups of the contraction and embedding convs.
+            Defaults to 8.
+        ga_heads (int), ga_head_dim (int): class-attention heads and their
+            width. Defaults to 8 and 16.
+        ga_mlp_ratio (float): class-attention MLP ratio. Defaults to 4.
+        ga_mlp_groups (int): groups of the class-attention MLP convs (and of
+            the channel shuffle between them). Defaults to 2.
+        layer_scale_init (float): initial LayerScale. Defaults to 1e-4.
+        drop_path_rate (float): stochastic depth of the head's blocks.
+            Defaults to 0.
+        decorr_weight (float): lambda of the decorrelation term (negative
+            pushes the branches apart). Defaults to -0.8.
+        loss (dict): classification loss of every branch.
+        topk (int | tuple[int]), cal_acc (bool), init_cfg: as ``ClsHead``
+            (the accuracy uses the summed logits).
+    """
+
+    def __init__(self,
+                 num_classes,
+                 in_channels=(64, 128, 256, 512),
+                 num_taps=4,
+                 embed_dim=512,
+                 stage5_heads=16,
+                 split_size=7,
+                 num_branches=5,
+                 gram_dim=192,
+                 gram_heads=6,
+                 gram_groups=8,
+                 ga_heads=8,
+                 ga_head_dim=16,
+                 ga_mlp_ratio=4.,
+                 ga_mlp_groups=2,
+                 layer_scale_init=1e-4,
+                 drop_path_rate=0.,
+                 decorr_weight=-0.8,
+                 loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+                 topk=(1, ),
+                 cal_acc=False,
+                 init_cfg=None):
+        super().__init__(loss=loss, topk=topk, cal_acc=cal_acc,
+                         init_cfg=init_cfg)
+        if num_classes <= 0:
+            raise ValueError(f'num_classes={num_classes} must be positive')
+        if len(in_channels) != 4:
+            raise ValueError(f'in_channels must give the 4 stage widths, '
+                             f'got {in_channels}')
+        gram_size = gram_dim * (gram_dim + 1) // 2
+        for name, channels in (('embed_dim', embed_dim),
+                               ('gram_dim', gram_dim),
+                               ('gram_dim*(gram_dim+1)/2', gram_size)):
+            if channels % gram_groups:
+                raise ValueError(f'{name}={channels} is not divisible by '
+                                 f'gram_groups={gram_groups}')
+        self.num_classes = num_classes
+        self.in_channels = tuple(in_channels)
+        self.num_taps = num_taps
+        self.num_branches = num_branches
+        self.decorr_weight = decorr_weight
+        self.register_buffer(
+            'triu', torch.triu_indices(gram_dim, gram_dim), persistent=False)
+
+        agg_channels = sum(in_channels) + num_taps * in_channels[2]
+        self.stage5 = GAStage5(agg_channels, embed_dim, stage5_heads,
+                               split_size, drop_path_rate)
+        branches = range(num_branches)
+        self.gram_contraction = nn.ModuleList(
+            conv_bn(embed_dim, gram_dim, gram_groups) for _ in branches)
+        self.gram_layer = nn.ModuleList(
+            CSWinBlock(gram_dim, gram_heads, split_size,
+                       drop_path=drop_path_rate) for _ in branches)
+        self.gram_embedding = nn.ModuleList(
+            conv_bn(gram_size, embed_dim, gram_groups) for _ in branches)
+        self.ga = nn.ModuleList(
+            ClassAttentionBlock(embed_dim, ga_heads, ga_head_dim,
+                                ga_mlp_ratio, ga_mlp_groups,
+                                layer_scale_init, drop_path_rate)
+            for _ in branches)
+        self.fc = nn.ModuleList(
+            nn.Linear(embed_dim, num_classes) for _ in branches)
+
+    def gram_token(self, z, hw_shape):
+        """Tokens z (B, N, gram_dim) -> the L2-normalised upper triangle of
+        their Gram matrix (B, gram_dim*(gram_dim+1)/2), in float32."""
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            z = z.float().transpose(1, 2) / hw_shape[0]  # B, gram_dim, N
+            gram = z @ z.transpose(1, 2) / z.shape[-1]
+            return F.normalize(gram[:, self.triu[0], self.triu[1]], dim=1)
+
+    def pre_logits(self, feats):
+        """The class token of every branch, each (B, embed_dim)."""
+        expected = 4 + self.num_taps
+        if len(feats) != expected:
+            raise ValueError(
+                f'GAHead needs the 4 raw stage outputs and {self.num_taps} '
+                f'stage-3 taps ({expected} maps), got {len(feats)}: build '
+                f'the backbone with out_indices=(0, 1, 2, 3), '
+                f'out_norm=False, with_taps=True')
+        x, hw_shape = self.stage5(feats)  # B, N, embed_dim
+        B, N, C = x.shape
+        x_map = x.transpose(1, 2).reshape(B, C, *hw_shape)
+        tokens = []
+        for k in range(self.num_branches):
+            z = self.gram_contraction[k](x_map).flatten(2).transpose(1, 2)
+            z = self.gram_layer[k](z, hw_shape)
+            gram = self.gram_token(z, hw_shape)[..., None, None]
+            x_cls = self.gram_embedding[k](gram.to(x.dtype))
+            x_cls = x_cls.flatten(2).transpose(1, 2)  # B, 1, embed_dim
+            tokens.append(self.ga[k](x_cls, x).squeeze(1))
+        return tokens
+
+    def forward_branches(self, feats):
+        """The logits of every branch, each (B, num_classes)."""
+        return [fc(t) for fc, t in zip(self.fc, self.pre_logits(feats))]
+
+    def forward(self, feats):
+        """The inference logits: the sum of the branch logits."""
+        return sum(self.forward_branches(feats))
+
+    def loss(self, feats, data_samples, **kwargs):
+        logits = self.forward_branches(feats)
+        if 'gt_score' in data_samples[0]:
+            target = torch.stack([i.gt_score for i in data_samples])
+        else:
+            target = torch.cat([i.gt_label for i in data_samples])
+        losses = dict(loss_cls=sum(
+            self.loss_module(x, target, **kwargs) for x in logits))
+        if self.decorr_weight:
+            losses['loss_decorr'] = self.decorr_weight * decorrelation_loss(
+                logits)
+        if self.cal_acc:
+            if target.ndim != 1:
+                raise ValueError('cal_acc needs hard labels; it is pointless '
+                                 'with Mixup/CutMix')
+            acc = Accuracy.calculate(sum(logits), target, topk=self.topk)
+            losses.update(
+                {f'accuracy_top-{k}': a for k, a in zip(self.topk, acc)})
+        return losses
+
+    def init_weights(self):
+        if self.init_cfg is not None:
+            return super().init_weights()
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        self._is_init = True
