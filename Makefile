@@ -11,10 +11,12 @@ export OMP_WAIT_POLICY
 install:
 	bash tools/misc/install_stack.sh
 
-# The main job: toy data, Mask R-CNN + Semantic FPN with SHViT-S1 trained and
-# tested on CPU, summary with bbox_mAP / segm_mAP / mIoU.
+# The main job: toy data, Mask R-CNN + Semantic FPN (SHViT-S1 by default;
+# FAMILY=ga_cswin for GA-CSWin-T) trained and tested on CPU, summary with
+# bbox_mAP / segm_mAP / mIoU.
+FAMILY ?= shvit
 demo: install
-	$(PYTHON) tools/run_demo.py
+	$(PYTHON) tools/run_demo.py --family $(FAMILY)
 
 # The whole test suite (slow end-to-end tests included).
 test: install

@@ -34,9 +34,16 @@ DEFAULT_DATA_DIR = 'data/toy'
 
 # name -> config, task, where its data lives under the data dir, the
 # overrides that point it at another data dir, and the --quick overrides.
+# the toy configs of each backbone family, per job (`--family`)
+FAMILIES = {
+    'shvit': dict(det='configs/demo/maskrcnn_shvit_s1_toy.py',
+                  seg='configs/demo/fpn_shvit_s1_toy.py'),
+    'ga_cswin': dict(det='configs/demo/maskrcnn_ga_cswin_t_toy.py',
+                     seg='configs/demo/fpn_ga_cswin_t_toy.py'),
+}
+
 JOBS = {
     'det': dict(
-        config='configs/demo/maskrcnn_shvit_s1_toy.py',
         metrics=dict(bbox_mAP='coco/bbox_mAP', segm_mAP='coco/segm_mAP'),
         data_overrides=lambda root: {
             'train_dataloader.dataset.data_root': f'{root}/coco/',
@@ -54,7 +61,6 @@ JOBS = {
             'default_hooks.logger.interval': 1,
         }),
     'seg': dict(
-        config='configs/demo/fpn_shvit_s1_toy.py',
         metrics=dict(mIoU='mIoU'),
         data_overrides=lambda root: {
             'train_dataloader.dataset.data_root':
@@ -89,8 +95,8 @@ class DemoError(RuntimeError):
 
 def parse_args():
     parser = argparse.ArgumentParser(
-        description='Generate toy data, train and test the SHViT demo '
-        'detector and segmentor on CPU, and summarise the results.')
+        description='Generate toy data, train and test a demo detector '
+        'and segmentor (SHViT by default) on CPU, and summarise the results.')
     parser.add_argument('--out-dir', default='work_dirs/demo',
                         help='where work dirs (checkpoints, logs, loss '
                         'curves) and the summary go')
@@ -100,6 +106,9 @@ def parse_args():
     parser.add_argument('--quick', action='store_true',
                         help='tiny data and a few iterations: checks the '
                         'pipeline, not learning')
+    parser.add_argument('--family', choices=sorted(FAMILIES),
+                        default='shvit',
+                        help='backbone family whose toy configs run')
     parser.add_argument('--only', nargs='+', choices=sorted(JOBS),
                         default=sorted(JOBS), help='run only these jobs')
     parser.add_argument('--no-check', action='store_true',
@@ -225,7 +234,7 @@ def plot_loss_curve(records, title, out_file):
 
 def run_job(name, args, data_dir, out_dir):
     job = JOBS[name]
-    config = job['config']
+    config = FAMILIES[args.family][name]
     cfg_name = osp.splitext(osp.basename(config))[0]
     work_dir = osp.join(out_dir, cfg_name)
     if osp.isdir(work_dir) and os.listdir(work_dir):
