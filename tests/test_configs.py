@@ -16,7 +16,8 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
     osp.relpath(p, ROOT)
     for p in glob.glob(osp.join(ROOT, 'configs', '*.py')) +
-    glob.glob(osp.join(ROOT, 'configs', 'demo', '*.py')))
+    glob.glob(osp.join(ROOT, 'configs', 'demo', '*.py')) +
+    glob.glob(osp.join(ROOT, 'configs', 'ablations', '*.py')))
 
 
 def _det_batch(size, with_mask):

@@ -367,3 +367,58 @@ def make_toy_data(out_dir='data/toy', seed=0, force=False, coco=None, ade=None,
         kwargs.update(overrides[kind])
         results[kind] = makers[kind](osp.join(out_dir, kind), **kwargs)
     return results
+
+
+_FOLDER_EXTENSIONS = ('.jpg', '.jpg', '.png', '.jpg', '.jpeg', '.jpg', '.bmp',
+                      '.jpg')
+
+
+def make_toy_folder(out_dir,
+                    num_train_per_class=40,
+                    num_test_per_class=12,
+                    img_size=112,
+                    seed=0,
+                    force=False):
+    """Write an image-folder classification toy set in the HAM-ViT project's
+    layout: ``{train,test}/<class_name>/<class_name>_%05d.<ext>`` (class
+    names :data:`TOY_CLASSES`, one shape per image), no annotation files, as
+    mmpretrain's ``CustomDataset`` scans them. Extensions cycle through
+    .jpg, .png, .jpeg and .bmp (mostly .jpg), the formats the project reads.
+
+    Returns:
+        dict: ``data_root``, ``classes``, ``train_prefix``, ``test_prefix``
+        and ``generated``.
+    """
+    params = dict(kind='folder', version=_VERSION,
+                  num_train_per_class=num_train_per_class,
+                  num_test_per_class=num_test_per_class, img_size=img_size,
+                  seed=seed)
+    info = dict(data_root=out_dir, classes=list(TOY_CLASSES),
+                train_prefix='train', test_prefix='test')
+    required = [osp.join(s, c) for s in ('train', 'test') for c in TOY_CLASSES]
+    if not force and _up_to_date(out_dir, params, required):
+        return dict(info, generated=False)
+    _reset(out_dir, ['train', 'test'])
+    os.makedirs(out_dir, exist_ok=True)
+    r_min, r_max = img_size * 0.2, img_size * 0.42
+    for split_id, (split, per_class) in enumerate(
+            (('train', num_train_per_class), ('test', num_test_per_class))):
+        for cls_idx, name in enumerate(TOY_CLASSES):
+            cls_dir = osp.join(out_dir, split, name)
+            os.makedirs(cls_dir, exist_ok=True)
+            for i in range(per_class):
+                rng = np.random.RandomState(
+                    [seed, 4, split_id, cls_idx * 100000 + i])
+                img, _, _ = _make_scene(rng, img_size, 1, r_min, r_max,
+                                        classes=[cls_idx])
+                ext = _FOLDER_EXTENSIONS[i % len(_FOLDER_EXTENSIONS)]
+                path = osp.join(cls_dir, f'{name}_{i + 1:05d}{ext}')
+                if ext in ('.jpg', '.jpeg'):
+                    _save_jpg(img, path)
+                else:
+                    Image.fromarray(img).save(path)
+    _write_stamp(out_dir, params)
+    return dict(info, generated=True)
+
+
+__all__ += ['make_toy_folder']

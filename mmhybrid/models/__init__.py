@@ -8,3 +8,9 @@ from .heads import __all__ as _heads
 from .necks import __all__ as _necks
 
 __all__ = _backbones + _heads + _necks
+from .layers import HAM  # noqa: E402
+
+__all__ += ['HAM']
+from .layers import CGSA, DCA, DSA, LWMHSA  # noqa: E402
+
+__all__ += ['LWMHSA', 'CGSA', 'DSA', 'DCA']

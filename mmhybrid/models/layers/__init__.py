@@ -1,3 +1,9 @@
 from .conv_bn import BNLinear, Conv2dBN, fuse_conv_bn_modules, make_divisible
 
 __all__ = ['BNLinear', 'Conv2dBN', 'fuse_conv_bn_modules', 'make_divisible']
+from .attention import CGSA, DCA, DSA, LWMHSA, eca_kernel_size
+
+__all__ += ['LWMHSA', 'CGSA', 'DSA', 'DCA', 'eca_kernel_size']
+from .ham import HAM
+
+__all__ += ['HAM']

@@ -1,0 +1,31 @@
+# UperNet with a HarmoVision backbone: UPerHead directly on layer2..layer5
+# (strides 4/8/16/32), the auxiliary FCNHead on layer4 (stride 16). Backbone
+# BatchNorms stay in eval mode (2 images per GPU). Defaults to
+# HarmoVision-s; a top-level config sets `arch` and the heads' `in_channels`
+# (n [48, 64, 80, 112], t [64, 96, 128, 160], s [64, 128, 192, 256]).
+#
+# No HarmoVision weights are published, so `init_cfg=None`; to start from
+# an ImageNet run of configs/imagenet_harmovision_s.py, append
+#   --cfg-options model.backbone.init_cfg._delete_=True \
+#       model.backbone.init_cfg.type=Pretrained \
+#       model.backbone.init_cfg.checkpoint=work_dirs/.../epoch_300.pth \
+#       model.backbone.init_cfg.prefix=backbone.
+_base_ = 'mmseg::_base_/models/upernet_r50.py'
+
+custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
+
+model = dict(
+    pretrained=None,
+    # pad test images to a multiple of the coarsest backbone stride (32)
+    data_preprocessor=dict(test_cfg=dict(size_divisor=32)),
+    backbone=dict(
+        _delete_=True,
+        type='HarmoVision',
+        arch='s',
+        out_indices=(1, 2, 3, 4),
+        frozen_stages=-1,
+        norm_eval=True,
+        with_cp=False,
+        init_cfg=None),
+    decode_head=dict(in_channels=[64, 128, 192, 256], in_index=[0, 1, 2, 3]),
+    auxiliary_head=dict(in_channels=192, in_index=2))

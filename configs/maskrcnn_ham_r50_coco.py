@@ -1,0 +1,19 @@
+# HAM-ResNet-50 Mask R-CNN 1x, COCO: HAM after conv3 of every bottleneck in
+# stages 2-4 (before the residual sum, as in the paper), like mmdet's GCNet
+# config. No reference number in ../shared/specs/ham_vit.md.
+# ImageNet-pretrained HAM-ResNet-50 weights are not bundled, so `init_cfg=None`.
+# torchvision's ResNet-50 loads into everything but the HAM parameters:
+#   --cfg-options model.backbone.init_cfg.type=Pretrained \
+#       model.backbone.init_cfg.checkpoint=torchvision://resnet50
+_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        init_cfg=None,
+        plugins=[
+            dict(
+                cfg=dict(type='HAM', separation_rate=0.6),
+                stages=(False, True, True, True),
+                position='after_conv3')
+        ]))

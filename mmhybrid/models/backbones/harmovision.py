@@ -1,0 +1,301 @@
+"""HarmoVision: a MobileViT-v1-style CNN-Transformer hybrid whose blocks split
+the channels into a local branch (LW-MHSA) and a global branch (CGSA) and
+cross-gate them (DCA: global -> local channel weights, DSA: local -> global
+directional spatial map). Upstream: Xuwei86/HarmoVision (CVNets; logged as
+``MoConv`` / ``MoConvBlock``). No weights are published; the architecture
+follows the logged model print and FVCore tables (params and FLOPs match).
+
+Layout: ``stem`` (3x3 s2 conv, 16 ch) -> ``layer1`` (MV2, stride 2 overall)
+-> ``layer2`` (3 MV2, stride 4) -> ``layer3..5`` (stride-2 MV2 downsampler,
+HarmoVision blocks, channels-first LayerNorm; strides 8, 16, 32). The
+classifier (1x1 conv + BN + SiLU, pool, dropout, Linear) is
+:class:`mmhybrid.models.HarmoVisionClsHead`.
+"""
+import copy
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn.bricks import DropPath
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+from mmpretrain.models.utils import LayerNorm2d
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ...registry import register_model
+from ..layers import CGSA, DCA, DSA, LWMHSA, Conv2dBN, make_divisible
+from ..utils import load_pretrained
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block (CVNets names ``block.exp_1x1``, ``conv_3x3``,
+    ``red_1x1``): 1x1 expand + BN + SiLU (omitted for expansion 1), 3x3
+    depthwise (stride, dilation) + BN + SiLU, 1x1 project + BN; identity skip
+    when stride 1 and in == out."""
+
+    def __init__(self, in_channels, out_channels, stride=1, expansion=4,
+                 dilation=1, skip=True):
+        super().__init__()
+        hidden = make_divisible(int(round(in_channels * expansion)), 8)
+        block = nn.Sequential()
+        if expansion != 1:
+            block.add_module('exp_1x1', nn.Sequential(
+                Conv2dBN(in_channels, hidden), nn.SiLU()))
+        block.add_module('conv_3x3', nn.Sequential(
+            Conv2dBN(hidden, hidden, 3, stride, dilation, dilation,
+                     groups=hidden), nn.SiLU()))
+        block.add_module('red_1x1', Conv2dBN(hidden, out_channels))
+        self.block = block
+        self.use_res_connect = (skip and stride == 1
+                                and in_channels == out_channels)
+
+    def forward(self, x):
+        if self.use_res_connect:
+            return x + self.block(x)
+        return self.block(x)
+
+
+class HarmoVisionBlock(nn.Module):
+    """One HarmoVision block at width C (C' = C / 2)::
+
+        Y = LN1(X);  Y0, Y1 = split(Y)
+        Z0 = LW-MHSA(Y0);  Z1 = CGSA(Y1)
+        Z0' = Z0 * DCA(Z1);  Z1' = Z1 * DSA(Z0)
+        X1 = R + DropPath(cat(Z0', Z1'))   R = Y (upstream) or X (standard)
+        out = X1 + MV2_e4(LN2(X1))
+
+    A module switched off is removed with its parameters: LW-MHSA / CGSA
+    off makes Z0 = Y0 / Z1 = Y1 (identity); DCA / DSA off drops that gate
+    (Z0' = Z0 / Z1' = Z1).
+    """
+
+    def __init__(self, channels, window_size=7, head_dim=8,
+                 dsa_group_channels=8, mlp_ratio=4, drop_path=0.1,
+                 residual='upstream', use_lw_mhsa=True, use_cgsa=True,
+                 use_dsa=True, use_dca=True):
+        super().__init__()
+        if channels % 2:
+            raise ValueError(f'block width must be even, got {channels}')
+        if residual not in ('upstream', 'standard'):
+            raise ValueError(f"residual must be 'upstream' or 'standard', "
+                             f'got {residual!r}')
+        half = channels // 2
+        self.residual = residual
+        self.norm1 = LayerNorm2d(channels, eps=1e-6)
+        self.lw_mhsa = (LWMHSA(half, window_size, head_dim)
+                        if use_lw_mhsa else nn.Identity())
+        self.cgsa = CGSA(half) if use_cgsa else nn.Identity()
+        self.dsa = DSA(half, group_channels=dsa_group_channels) \
+            if use_dsa else None
+        self.dca = DCA(half) if use_dca else None
+        self.drop_path = DropPath(drop_path) if drop_path > 0 \
+            else nn.Identity()
+        self.norm2 = LayerNorm2d(channels, eps=1e-6)
+        self.mv2 = InvertedResidual(channels, channels, 1, mlp_ratio)
+
+    def forward(self, x):
+        y = self.norm1(x)
+        y0, y1 = y.chunk(2, dim=1)
+        z0, z1 = self.lw_mhsa(y0), self.cgsa(y1)
+        g0 = z0 * self.dca(z1) if self.dca is not None else z0
+        g1 = z1 * self.dsa(z0) if self.dsa is not None else z1
+        shortcut = y if self.residual == 'upstream' else x
+        x = shortcut + self.drop_path(torch.cat([g0, g1], dim=1))
+        return x + self.mv2(self.norm2(x))
+
+
+@register_model
+class HarmoVision(BaseModule):
+    """HarmoVision backbone.
+
+    Args:
+        arch (str | dict): 'n', 't', 's' or a dict with keys ``channels``
+            (stem, layer1..layer5), ``expansions`` (layer1, layer2 and the
+            layer3/4/5 downsamplers), ``depths`` (blocks in layer3..5) and
+            ``dsa_group_channels`` (channels per DSA Conv1d group, 1 =
+            depthwise).
+        in_channels (int): input channels. Defaults to 3.
+        out_indices (Sequence[int]): layers whose outputs are returned,
+            0..4 = layer1..layer5 at strides 2, 4, 8, 16, 32. Defaults to
+            (1, 2, 3, 4).
+        frozen_stages (int): -1 freezes nothing, 0 the stem, k >= 1 the stem
+            and layer1..layerk. Defaults to -1.
+        norm_eval (bool): keep all BatchNorms in eval mode while training.
+        with_cp (bool): gradient checkpointing of every block.
+        window_size (int): LW-MHSA window; <= 0 is global attention.
+            Defaults to 7.
+        head_dim (int): LW-MHSA channels per head. Defaults to 8.
+        drop_path_rate (float): drop-path on the attention branch of every
+            block (constant, as upstream). Defaults to 0.1.
+        residual (str): 'upstream' adds the attention branch to the
+            normalised Y (as trained upstream); 'standard' adds it to X.
+        use_lw_mhsa, use_cgsa, use_dsa, use_dca (bool): ablation switches;
+            a module switched off is removed with exactly its parameters
+            (LW-MHSA / CGSA become identity, DSA / DCA stop gating).
+        output_stride (int): 32, or 8 for DeepLabv3 (layer4's downsampler
+            stride 1, layer5's stride 1 with dilation 2, as upstream).
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH,
+            prefix=...)`` loads an mmhybrid checkpoint (``prefix='backbone.'``
+            for a full classifier).
+    """
+    arch_zoo = {
+        'n': dict(channels=[16, 32, 48, 64, 80, 112],
+                  expansions=[2, 2, 4, 4, 2], depths=[3, 4, 3],
+                  dsa_group_channels=1),
+        't': dict(channels=[16, 32, 64, 96, 128, 160],
+                  expansions=[2, 2, 2, 2, 2], depths=[2, 4, 3],
+                  dsa_group_channels=8),
+        's': dict(channels=[16, 32, 64, 128, 192, 256],
+                  expansions=[6, 6, 6, 6, 6], depths=[2, 4, 3],
+                  dsa_group_channels=8),
+    }
+    num_layers = 5
+
+    def __init__(self,
+                 arch='s',
+                 in_channels=3,
+                 out_indices=(1, 2, 3, 4),
+                 frozen_stages=-1,
+                 norm_eval=False,
+                 with_cp=False,
+                 window_size=7,
+                 head_dim=8,
+                 drop_path_rate=0.1,
+                 residual='upstream',
+                 use_lw_mhsa=True,
+                 use_cgsa=True,
+                 use_dsa=True,
+                 use_dca=True,
+                 output_stride=32,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        arch = self._resolve_arch(arch)
+        self.arch = arch
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        out_indices = [i + self.num_layers if i < 0 else i
+                       for i in out_indices]
+        for i in out_indices:
+            if not 0 <= i < self.num_layers:
+                raise ValueError(
+                    f'out_indices must be in [0, {self.num_layers - 1}] '
+                    f'(layer1..layer5, strides 2/4/8/16/32), got '
+                    f'{list(out_indices)}')
+        if not -1 <= frozen_stages <= self.num_layers:
+            raise ValueError(f'frozen_stages must be in [-1, '
+                             f'{self.num_layers}], got {frozen_stages}')
+        if output_stride not in (8, 32):
+            raise ValueError(f'output_stride must be 32 or 8, got '
+                             f'{output_stride}')
+        self.out_indices = tuple(out_indices)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        self.output_stride = output_stride
+
+        ch, ex, depths = arch['channels'], arch['expansions'], arch['depths']
+        self.stem = nn.Sequential(Conv2dBN(in_channels, ch[0], 3, 2, 1),
+                                  nn.SiLU())
+        self.layer1 = nn.Sequential(InvertedResidual(ch[0], ch[1], 1, ex[0]))
+        self.layer2 = nn.Sequential(*[
+            InvertedResidual(ch[1] if i == 0 else ch[2], ch[2],
+                             2 if i == 0 else 1, ex[1]) for i in range(3)
+        ])
+        block_cfg = dict(window_size=window_size, head_dim=head_dim,
+                         dsa_group_channels=arch['dsa_group_channels'],
+                         drop_path=drop_path_rate, residual=residual,
+                         use_lw_mhsa=use_lw_mhsa, use_cgsa=use_cgsa,
+                         use_dsa=use_dsa, use_dca=use_dca)
+        # (stride, dilation) of the layer3/4/5 downsamplers
+        down = [(2, 1), (2, 1), (2, 1)] if output_stride == 32 else \
+            [(2, 1), (1, 1), (1, 2)]
+        for i in range(3):
+            c_in, c = ch[i + 2], ch[i + 3]
+            stride, dilation = down[i]
+            layers = [InvertedResidual(c_in, c, stride, ex[i + 2], dilation,
+                                       skip=False)]
+            layers += [HarmoVisionBlock(c, **block_cfg)
+                       for _ in range(depths[i])]
+            layers.append(LayerNorm2d(c, eps=1e-6))
+            self.add_module(f'layer{i + 3}', nn.Sequential(*layers))
+        self.channels = ch[1:]
+        self.out_channels = [ch[i + 1] for i in self.out_indices]
+        self._freeze_stages()
+
+    @classmethod
+    def _resolve_arch(cls, arch):
+        if isinstance(arch, str):
+            if arch.lower() not in cls.arch_zoo:
+                raise ValueError(
+                    f'Unknown HarmoVision arch {arch!r}; valid archs are '
+                    f'{sorted(cls.arch_zoo)} or a dict with keys channels, '
+                    f'expansions, depths, dsa_group_channels.')
+            return copy.deepcopy(cls.arch_zoo[arch.lower()])
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or dict, got {type(arch)}')
+        required = {'channels', 'expansions', 'depths', 'dsa_group_channels'}
+        missing = required - set(arch)
+        if missing:
+            raise ValueError(f'Custom HarmoVision arch lacks keys '
+                             f'{sorted(missing)} (needs {sorted(required)})')
+        lengths = dict(channels=6, expansions=5, depths=3)
+        for key, n in lengths.items():
+            if len(arch[key]) != n:
+                raise ValueError(f'arch[{key!r}] must have {n} entries, got '
+                                 f'{arch[key]}')
+        return copy.deepcopy(arch)
+
+    def layers(self):
+        return [getattr(self, f'layer{i + 1}') for i in range(self.num_layers)]
+
+    def _run_layer(self, layer, x):
+        for module in layer:
+            if self.with_cp and x.requires_grad:
+                x = cp.checkpoint(module, x, use_reentrant=False)
+            else:
+                x = module(x)
+        return x
+
+    def forward(self, x):
+        x = self.stem(x)
+        outs = []
+        for i, layer in enumerate(self.layers()):
+            x = self._run_layer(layer, x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        for m in [self.stem] + self.layers()[:self.frozen_stages]:
+            m.eval()
+            for param in m.parameters():
+                param.requires_grad = False
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def init_weights(self):
+        if (isinstance(self.init_cfg, dict)
+                and self.init_cfg.get('type') == 'Pretrained'):
+            load_pretrained(self, self.init_cfg)
+            self._is_init = True
+            return
+        super().init_weights()
+        if self.init_cfg is None:  # CVNets' initialisation
+            for m in self.modules():
+                if isinstance(m, (nn.Conv2d, nn.Conv1d)):
+                    nn.init.kaiming_normal_(m.weight, mode='fan_out')
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+                elif isinstance(m, nn.Linear):
+                    trunc_normal_(m.weight, std=0.02)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)

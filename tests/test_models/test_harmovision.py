@@ -1,0 +1,239 @@
+"""HarmoVision: spec sizes, ablation switches, the backbone contract."""
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.analysis import get_model_complexity_info
+from mmengine.registry import init_default_scope
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmhybrid.models import HarmoVision, HarmoVisionClsHead
+from mmhybrid.models.backbones.harmovision import HarmoVisionBlock
+from mmhybrid.models.layers import CGSA, DCA, DSA, LWMHSA
+
+ARCHS = ['n', 't', 's']
+# spec table (1000-class classifier): params rounded to thousands, FVCore
+# FLOPs (one multiply-add = one flop) at 224 x 224
+PARAMS_K = {'n': 1354, 't': 2463, 's': 5691}
+FLOPS = {'n': 0.371e9, 't': 0.562e9, 's': 1.455e9}
+
+
+class Classifier(nn.Module):
+    def __init__(self, arch, **kwargs):
+        super().__init__()
+        self.backbone = HarmoVision(arch, out_indices=(4, ), **kwargs)
+        self.head = HarmoVisionClsHead(1000, self.backbone.channels[-1])
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+
+def _n(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_param_count_matches_spec(arch):
+    init_default_scope('mmpretrain')
+    n = _n(Classifier(arch))
+    print(f'{arch}: {n} params ({n / 1e6:.3f}M) with the 1000-class head')
+    assert round(n / 1e3) == PARAMS_K[arch]
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_flops_within_2_percent(arch):
+    init_default_scope('mmpretrain')
+    info = get_model_complexity_info(Classifier(arch).eval(),
+                                     input_shape=(3, 224, 224),
+                                     show_table=False, show_arch=False)
+    flops = info['flops']
+    print(f'{arch}: {flops / 1e9:.4f}G FLOPs at 224 (spec '
+          f'{FLOPS[arch] / 1e9}G, {100 * (flops / FLOPS[arch] - 1):+.2f}%)')
+    assert abs(flops - FLOPS[arch]) / FLOPS[arch] < 0.02
+
+
+def test_head_widths():
+    init_default_scope('mmpretrain')
+    for arch, mid in [('n', 448), ('t', 640), ('s', 960)]:
+        assert Classifier(arch).head.mid_channels == mid
+
+
+def test_classifier_output():
+    init_default_scope('mmpretrain')
+    model = Classifier('n').eval()
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1000)
+
+
+def _blocks(model):
+    return [m for m in model.modules() if isinstance(m, HarmoVisionBlock)]
+
+
+SWITCHES = {
+    'use_lw_mhsa': lambda c, g: LWMHSA(c),
+    'use_cgsa': lambda c, g: CGSA(c),
+    'use_dsa': lambda c, g: DSA(c, group_channels=g),
+    'use_dca': lambda c, g: DCA(c),
+}
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+@pytest.mark.parametrize('switch', sorted(SWITCHES))
+def test_switch_removes_exactly_its_module(arch, switch):
+    full = HarmoVision(arch)
+    ablated = HarmoVision(arch, **{switch: False})
+    g = full.arch['dsa_group_channels']
+    own = sum(_n(SWITCHES[switch](b.norm1.num_channels // 2, g))
+              for b in _blocks(full))
+    assert own > 0
+    assert _n(full) - _n(ablated) == own
+    # every remaining parameter keeps its name and shape
+    full_sd = full.state_dict()
+    for k, v in ablated.state_dict().items():
+        assert full_sd[k].shape == v.shape
+
+
+class _Ones(nn.Module):
+    def forward(self, x):
+        return torch.ones_like(x[:, :, :1, :1])
+
+
+@pytest.mark.parametrize('switch,attr,replacement',
+                         [('use_lw_mhsa', 'lw_mhsa', nn.Identity),
+                          ('use_cgsa', 'cgsa', nn.Identity),
+                          ('use_dsa', 'dsa', _Ones),
+                          ('use_dca', 'dca', _Ones)])
+def test_switched_off_means_identity_or_no_gate(switch, attr, replacement):
+    ablated = HarmoVision('n', **{switch: False}).eval()
+    full = HarmoVision('n').eval()
+    full.load_state_dict(ablated.state_dict(), strict=False)
+    for block in _blocks(full):
+        setattr(block, attr, replacement())
+    x = torch.randn(1, 3, 64, 64)
+    for a, b in zip(full(x), ablated(x)):
+        torch.testing.assert_close(a, b)
+
+
+def test_residual_upstream_adds_to_normalised_input():
+    torch.manual_seed(0)
+    up = HarmoVisionBlock(32, drop_path=0.).eval()
+    std = HarmoVisionBlock(32, drop_path=0., residual='standard').eval()
+    std.load_state_dict(up.state_dict())
+    with torch.no_grad():  # non-trivial LayerNorm affine
+        up.norm1.weight.uniform_(0.5, 2)
+        up.norm1.bias.normal_()
+        std.norm1.load_state_dict(up.norm1.state_dict())
+    for block in (up, std):  # isolate the attention branch
+        block.mv2 = _Zero()
+    x = torch.randn(2, 32, 9, 11)
+    torch.testing.assert_close(std(x) - up(x), x - up.norm1(x))
+    with pytest.raises(ValueError, match='upstream'):
+        HarmoVisionBlock(32, residual='pre')
+
+
+class _Zero(nn.Module):
+    def forward(self, x):
+        return torch.zeros_like(x)
+
+
+@pytest.mark.parametrize('size', [(97, 131), (33, 47), (224, 224), (1, 1)])
+def test_any_input_size(size):
+    model = HarmoVision('n', out_indices=(0, 1, 2, 3, 4)).eval()
+    outs = model(torch.randn(1, 3, *size))
+    for out, s in zip(outs, (2, 4, 8, 16, 32)):
+        assert out.shape[2:] == (-(-size[0] // s), -(-size[1] // s))
+
+
+@pytest.mark.parametrize('out_indices,strides',
+                         [((1, 2, 3, 4), (4, 8, 16, 32)), ((0, ), (2, )),
+                          ((0, -1), (2, 32)), ((4, ), (32, ))])
+def test_out_indices_and_strides(out_indices, strides):
+    model = HarmoVision('t', out_indices=out_indices).eval()
+    outs = model(torch.randn(1, 3, 64, 96))
+    assert len(outs) == len(strides)
+    for out, s in zip(outs, strides):
+        assert out.shape[2:] == (64 // s, 96 // s)
+    assert [o.shape[1] for o in outs] == model.out_channels
+
+
+def test_default_out_channels():
+    assert HarmoVision('s').out_channels == [64, 128, 192, 256]
+    assert HarmoVision('n').out_channels == [48, 64, 80, 112]
+    assert HarmoVision('t').out_channels == [64, 96, 128, 160]
+
+
+def test_output_stride_8():
+    model = HarmoVision('s', output_stride=8).eval()
+    outs = model(torch.randn(1, 3, 64, 96))
+    assert [tuple(o.shape[1:]) for o in outs] == [
+        (64, 16, 24), (128, 8, 12), (192, 8, 12), (256, 8, 12)]
+    # same parameters as the stride-32 model; layer5's downsampler dilated
+    assert _n(model) == _n(HarmoVision('s'))
+    dw = model.layer5[0].block.conv_3x3[0].c
+    assert dw.stride == (1, 1) and dw.dilation == (2, 2)
+    assert model.layer4[0].block.conv_3x3[0].c.stride == (1, 1)
+    with pytest.raises(ValueError, match='output_stride'):
+        HarmoVision('s', output_stride=16)
+
+
+def test_frozen_stages():
+    model = HarmoVision('n', frozen_stages=2)
+    model.train()
+    for module in [model.stem, model.layer1, model.layer2]:
+        assert not module.training
+        assert all(not p.requires_grad for p in module.parameters())
+    for module in [model.layer3, model.layer4, model.layer5]:
+        assert module.training
+        assert all(p.requires_grad for p in module.parameters())
+    before = model.layer2[0].block.conv_3x3[0].c.weight.clone()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
+                          lr=0.1)
+    sum(o.mean() for o in model(torch.randn(2, 3, 64, 64))).backward()
+    opt.step()
+    assert torch.equal(before, model.layer2[0].block.conv_3x3[0].c.weight)
+
+
+def test_norm_eval():
+    model = HarmoVision('n', norm_eval=True)
+    model.train()
+    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert bns and all(not m.training for m in bns)
+    means = [bn.running_mean.clone() for bn in bns]
+    model(torch.randn(2, 3, 64, 64))
+    assert all(torch.equal(m, bn.running_mean) for m, bn in zip(means, bns))
+
+
+def test_with_cp_same_gradients():
+    model = HarmoVision('n', drop_path_rate=0.).train()
+    model_cp = HarmoVision('n', drop_path_rate=0., with_cp=True).train()
+    model_cp.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    for m in (model, model_cp):
+        sum(o.sum() for o in m(x)).backward()
+    g = model.layer4[1].lw_mhsa.qk.weight.grad
+    g_cp = model_cp.layer4[1].lw_mhsa.qk.weight.grad
+    torch.testing.assert_close(g, g_cp)
+
+
+def test_pretrained_roundtrip(tmp_path):
+    init_default_scope('mmpretrain')
+    src = Classifier('n')
+    path = tmp_path / 'hv_n.pth'
+    torch.save({'state_dict': src.state_dict()}, path)
+    model = HarmoVision('n', init_cfg=dict(type='Pretrained',
+                                           checkpoint=str(path),
+                                           prefix='backbone.'))
+    model.init_weights()
+    for k, v in src.backbone.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v)
+
+
+def test_custom_arch_and_errors():
+    arch = dict(channels=[8, 16, 16, 32, 32, 48], expansions=[1, 2, 2, 2, 2],
+                depths=[1, 1, 1], dsa_group_channels=8)
+    outs = HarmoVision(arch).eval()(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [16, 32, 32, 48]
+    with pytest.raises(ValueError, match=r"'n', 's', 't'"):
+        HarmoVision('xl')
+    with pytest.raises(ValueError, match='lacks keys'):
+        HarmoVision(dict(channels=[1, 2, 3, 4, 5, 6]))
+    with pytest.raises(ValueError, match='out_indices'):
+        HarmoVision('n', out_indices=(5, ))
