@@ -37,9 +37,11 @@ else
     MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} $PIP --no-build-isolation 'mmcv==2.1.0'
 fi
 
-# 4. the three frameworks and what they import, and mmhybrid itself.
+# 4. the three frameworks and what they import, the analysis tools' packages
+#    (timm for --compare-timm, onnx/onnxruntime, grad-cam), and mmhybrid.
 $PIP -q 'mmdet==3.3.0' 'mmsegmentation==1.2.2' 'mmpretrain==1.2.0' \
-    pycocotools ftfy regex matplotlib pytest
+    pycocotools ftfy regex matplotlib pytest \
+    'timm>=1.0.16' onnx onnxruntime grad-cam
 $PIP -q --no-deps --no-build-isolation -e .
 
 # 5. verify.
