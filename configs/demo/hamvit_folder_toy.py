@@ -1,8 +1,7 @@
 # HAM-ViT on the synthetic toy image folder (3 shape classes, 40 train and 12
 # test images per class, 112 px), trained from scratch on CPU in minutes.
 # Not a benchmark: it proves the classifier learns. Generate the data first:
-#   python -c "from mmhybrid.datasets import make_toy_folder; \
-#              make_toy_folder('data/toy/hamvit')"
+#   python tools/misc/make_toy_data.py --out data/toy --only hamvit
 # The full recipe is configs/hamvit_folder.py; shrunk here: 112 px, batch 16,
 # lr 1e-3, 15 epochs, plateau patience 3, early-stop patience 6.
 _base_ = ['../hamvit_folder.py']

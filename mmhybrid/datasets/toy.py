@@ -347,17 +347,20 @@ def make_toy_imagenet(out_dir,
 
 
 def make_toy_data(out_dir='data/toy', seed=0, force=False, coco=None, ade=None,
-                  imagenet=None, kinds=('coco', 'ade', 'imagenet')):
+                  imagenet=None, hamvit=None,
+                  kinds=('coco', 'ade', 'imagenet', 'hamvit')):
     """Generate every toy set under ``out_dir`` (``coco/``, ``ade/``,
-    ``imagenet/``). ``coco``/``ade``/``imagenet`` are optional dicts of
-    keyword arguments for the matching generator.
+    ``imagenet/``, ``hamvit/`` — the HAM-ViT image-folder layout).
+    ``coco``/``ade``/``imagenet``/``hamvit`` are optional dicts of keyword
+    arguments for the matching generator.
 
     Returns:
         dict: kind -> the generator's return value.
     """
     makers = dict(coco=make_toy_coco, ade=make_toy_ade,
-                  imagenet=make_toy_imagenet)
-    overrides = dict(coco=coco or {}, ade=ade or {}, imagenet=imagenet or {})
+                  imagenet=make_toy_imagenet, hamvit=make_toy_folder)
+    overrides = dict(coco=coco or {}, ade=ade or {}, imagenet=imagenet or {},
+                     hamvit=hamvit or {})
     results = {}
     for kind in kinds:
         if kind not in makers:

@@ -18,7 +18,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 from mmhybrid.datasets.toy import make_toy_data  # noqa: E402
 
-KINDS = ('coco', 'ade', 'imagenet')
+KINDS = ('coco', 'ade', 'imagenet', 'hamvit')
 
 
 def parse_args():
