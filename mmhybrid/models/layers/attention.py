@@ -113,8 +113,6 @@ class CGSA(nn.Module):
     def __init__(self, channels, reduction=32, min_mid_channels=8):
         super().__init__()
         mid = max(min_mid_channels, channels // reduction)
-        self.pool_h = nn.AdaptiveAvgPool2d((None, 1))
-        self.pool_w = nn.AdaptiveAvgPool2d((1, None))
         self.conv1 = nn.Conv2d(channels, mid, 1)
         self.bn1 = nn.BatchNorm2d(mid)
         self.act = nn.Hardswish()
@@ -123,8 +121,9 @@ class CGSA(nn.Module):
 
     def forward(self, x):
         H, W = x.shape[2:]
-        x_h = self.pool_h(x)  # B, C, H, 1
-        x_w = self.pool_w(x).transpose(2, 3)  # B, C, W, 1
+        # means, not adaptive pooling: same values, and ONNX-exportable
+        x_h = x.mean(dim=3, keepdim=True)  # B, C, H, 1
+        x_w = x.mean(dim=2, keepdim=True).transpose(2, 3)  # B, C, W, 1
         y = self.act(self.bn1(self.conv1(torch.cat([x_h, x_w], dim=2))))
         y_h, y_w = y.split([H, W], dim=2)
         g_h = self.conv_h(y_h).sigmoid()  # B, C, H, 1
