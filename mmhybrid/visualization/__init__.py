@@ -1,0 +1,16 @@
+"""Attention capture (forward hooks), model / image helpers and plotting
+for ``tools/analysis_tools/visualize_attention.py`` and
+``tools/analysis_tools/eval_robustness.py``."""
+from .capture import AttentionCapture, capture_attention
+from .model import (IMAGENET_MEAN, IMAGENET_STD, PixelNormalizer,
+                    build_classifier, default_cam_layer, load_image,
+                    model_family)
+from .plot import (overlay_heatmap, save_bar, save_heatmap_grid,
+                   save_surface)
+
+__all__ = [
+    'AttentionCapture', 'capture_attention', 'IMAGENET_MEAN', 'IMAGENET_STD',
+    'PixelNormalizer', 'build_classifier', 'default_cam_layer', 'load_image',
+    'model_family', 'overlay_heatmap', 'save_bar', 'save_heatmap_grid',
+    'save_surface'
+]
