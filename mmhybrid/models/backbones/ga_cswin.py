@@ -372,8 +372,10 @@ class GACSWin(BaseModule):
 
     @staticmethod
     def _to_map(x, hw_shape):
-        # B, H*W, C -> B, C, H, W
-        return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], *hw_shape)
+        # B, H*W, C -> B, C, H, W; contiguous: a channels-last view would be
+        # read as NCHW by mmcv's RoIAlign and corrupt the RoI features
+        return x.transpose(1, 2).reshape(x.shape[0], x.shape[2],
+                                         *hw_shape).contiguous()
 
     def _forward_stages(self, x, taps=()):
         """Return the raw stage outputs (tokens, hw) and the stage-3 tokens

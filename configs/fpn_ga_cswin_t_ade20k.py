@@ -1,0 +1,12 @@
+# GA-CSWin-T Semantic FPN 80k, ADE20K val (CSWin paper): 48.2 mIoU
+_base_ = [
+    '_base_/models/fpn_ga_cswin.py', 'mmseg::_base_/datasets/ade20k.py',
+    '_base_/schedules/schedule_80k_adamw.py',
+    'mmseg::_base_/default_runtime.py'
+]
+crop_size = (512, 512)
+data_preprocessor = dict(size=crop_size)
+model = dict(
+    data_preprocessor=data_preprocessor, decode_head=dict(num_classes=150))
+
+train_dataloader = dict(batch_size=2)

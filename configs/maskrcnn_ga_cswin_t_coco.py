@@ -1,0 +1,7 @@
+# GA-CSWin-T Mask R-CNN 1x, COCO val2017 (CSWin paper): 46.7 box / 42.2 mask AP
+_base_ = [
+    '_base_/models/maskrcnn_ga_cswin_fpn.py',
+    'mmdet::_base_/datasets/coco_instance.py',
+    '_base_/schedules/schedule_1x_adamw.py',
+    'mmdet::_base_/default_runtime.py'
+]
