@@ -11,53 +11,22 @@ import argparse
 import glob
 import os.path as osp
 import re
-
-import torch
-from mmengine.analysis import get_model_complexity_info
-from mmengine.config import Config
+import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from mmhybrid.utils import (build_from_config, count_complexity,  # noqa: E402
+                            test_resolution)
+
 START, END = '<!-- MODEL TABLE START -->', '<!-- MODEL TABLE END -->'
 
 
-class _Logits(torch.nn.Module):
-    """``model(x, mode='tensor')`` as a plain forward for the counter."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x, mode='tensor')
-
-
-def test_resolution(cfg):
-    """The square input size of the config's test pipeline."""
-    size = None
-    for t in cfg.test_dataloader.dataset.pipeline:
-        for key in ('crop_size', 'scale'):
-            if key in t:
-                v = t[key]
-                size = v if isinstance(v, int) else max(v)
-    if size is None:
-        raise ValueError('no crop_size/scale in the test pipeline')
-    return size
-
-
 def measure(config):
-    import mmhybrid.models  # noqa: F401
-    from mmpretrain.registry import MODELS
-    from mmpretrain.utils import register_all_modules
-    register_all_modules(init_default_scope=True)
-    cfg = Config.fromfile(config)
-    model = MODELS.build(cfg.model).eval()
+    model, cfg, task = build_from_config(config)
     res = test_resolution(cfg)
-    params = sum(p.numel() for p in model.parameters())
-    with torch.no_grad():
-        flops = get_model_complexity_info(_Logits(model),
-                                          input_shape=(3, res, res),
-                                          show_table=False,
-                                          show_arch=False)['flops']
+    params, flops = count_complexity(model, (3, res, res), task)
     return dict(config=osp.relpath(config, ROOT), res=res, params=params,
                 flops=flops, top1=cfg.get('published_top1'))
 

@@ -1,0 +1,59 @@
+"""benchmark.py runs (tiny: SHViT-S1, 64x64, batch 2, 0.2 s windows) and
+writes what it promises. Speed is measured, never asserted."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TINY = ['--shape', '64', '--batch-size', '2', '--threads', '1',
+        '--warmup-secs', '0.2', '--secs', '0.2', '--no-progress']
+
+
+def _run(args):
+    r = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark.py', *args, *TINY],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
+
+def test_backbone_fused_and_unfused_json(tmp_path):
+    out = tmp_path / 'bench.json'
+    stdout = _run(['--backbone', 'SHViT', '--arch', 's1', '--deploy',
+                   '--channels-last', '--out', str(out)])
+    assert '| SHViT-s1 | deploy |' in stdout
+    res = json.loads(out.read_text())['results']
+    assert [r['mode'] for r in res] == ['unfused', 'deploy']
+    for r in res:
+        assert r['throughput'] > 0 and r['latency_ms'] > 0
+        assert r['iters'] >= 1
+        assert 'peak_memory_mb' in r and r['peak_memory_mb'] > 0
+        assert r['channels_last'] is True
+
+
+def test_compare_timm_prints_ratio(tmp_path):
+    pytest.importorskip('timm')
+    out = tmp_path / 'bench.json'
+    stdout = _run(['--backbone', 'SHViT', '--arch', 's1', '--deploy',
+                   '--dtype', 'bf16', '--compare-timm', '--out', str(out)])
+    assert 'ours/timm' in stdout
+    res = json.loads(out.read_text())['results']
+    for r in res:
+        assert r['timm']['model'] == 'shvit_s1'
+        assert r['ratio_vs_timm'] > 0
+        assert f"{r['ratio_vs_timm']:.2f}x" in stdout
+
+
+def test_plot_two_configs(tmp_path):
+    pytest.importorskip('matplotlib')
+    png, out = tmp_path / 'acc.png', tmp_path / 'bench.json'
+    _run(['configs/imagenet_shvit_s1.py', 'configs/imagenet_shvit_s2.py',
+          '--out', str(out), '--plot', str(png)])
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    res = json.loads(out.read_text())['results']
+    assert {r['model'] for r in res} == {'imagenet_shvit_s1',
+                                         'imagenet_shvit_s2'}
+    assert all(r['published_top1'] is not None for r in res)

@@ -1,0 +1,372 @@
+"""Throughput and latency of a backbone or of whole models from configs.
+
+    # bare backbone, CPU, 2 threads, deploy (BN fused) vs unfused, vs timm
+    python tools/analysis_tools/benchmark.py --backbone SHViT --arch s1 \
+        --device cpu --threads 2 --deploy --channels-last --compare-timm
+    # several classifiers: table, JSON, accuracy-vs-throughput plot
+    python tools/analysis_tools/benchmark.py configs/imagenet_shvit_s1.py \
+        configs/imagenet_shvit_s2.py --deploy --out bench.json --plot acc.png
+
+Protocol (SHViT's speed test): random input, ``--warmup-secs`` of warm-up
+then a time-based window of ``--secs``; every iteration is synchronised on
+GPU. Throughput = images / second; latency = mean (and median) wall time of
+one batch. ``--deploy`` times both the unfused and the fused
+(``switch_to_deploy()``) model; without it only the unfused one (the model
+as trained, in eval mode). With ``--compare-timm`` timm's implementation of
+the same model (SHViT s1..s4; fused with its own ``fuse()`` in deploy mode)
+is timed in the same process, alternating with ours in short rounds, and the
+ratio ours/timm is printed.
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import platform
+import resource
+import statistics
+import sys
+import time
+from contextlib import nullcontext
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+
+from mmhybrid.utils import (build_backbone, build_from_config,  # noqa: E402
+                            switch_to_deploy, test_resolution,
+                            timm_counterpart)
+from mmhybrid.utils.model_builder import TensorForward  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description='Benchmark throughput/latency of mmhybrid models')
+    p.add_argument('configs', nargs='*', help='model configs')
+    p.add_argument('--backbone', help='a bare backbone instead of configs, '
+                   'e.g. SHViT')
+    p.add_argument('--arch', nargs='+', default=[None],
+                   help='arch(s) of --backbone, e.g. s1 s2')
+    p.add_argument('--shape', type=int, nargs='+', default=None,
+                   help='input H [W] (default: config test resolution, '
+                   'else 224)')
+    p.add_argument('--batch-size', type=int, default=16)
+    p.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
+    p.add_argument('--threads', type=int, default=None,
+                   help='torch CPU threads (default: torch default)')
+    p.add_argument('--deploy', action='store_true',
+                   help='also time the fused (switch_to_deploy) model')
+    p.add_argument('--channels-last', action='store_true')
+    p.add_argument('--compile', action='store_true', help='torch.compile')
+    p.add_argument('--dtype', nargs='+', default=['fp32'],
+                   choices=['fp32', 'bf16', 'fp16'],
+                   help='autocast precision(s); several = one run each')
+    p.add_argument('--amp', action='store_true',
+                   help='shorthand: --dtype fp16 on GPU, bf16 on CPU')
+    p.add_argument('--warmup-secs', type=float, default=3.)
+    p.add_argument('--secs', type=float, default=10.)
+    p.add_argument('--rounds', type=int, default=4,
+                   help='with --compare-timm, alternate ours/timm in this '
+                   'many rounds of the timed window')
+    p.add_argument('--compare-timm', action='store_true')
+    p.add_argument('--timm-layout', choices=['same', 'contiguous'],
+                   default='same',
+                   help='with --compare-timm: time timm in the same memory '
+                   'format as ours, or as shipped (contiguous NCHW) while '
+                   'ours uses --channels-last')
+    p.add_argument('--out', help='write the results as JSON')
+    p.add_argument('--plot', help='accuracy-vs-throughput PNG (configs '
+                   'with published_top1)')
+    p.add_argument('--no-progress', action='store_true')
+    args = p.parse_args(argv)
+    if not args.configs and not args.backbone:
+        p.error('give config(s) or --backbone')
+    if args.configs and args.backbone:
+        p.error('give config(s) or --backbone, not both')
+    if args.amp:
+        args.dtype = ['fp16' if args.device.startswith('cuda') else 'bf16']
+    if args.shape is not None and len(args.shape) not in (1, 2):
+        p.error('--shape takes H or H W')
+    return args
+
+
+DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def _sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+class Timed:
+    """One model under test: a callable on a fixed input, with its clock."""
+
+    def __init__(self, name, impl, mode, fn, x, device, dtype):
+        self.name, self.impl, self.mode = name, impl, mode
+        self.fn, self.x, self.device, self.dtype = fn, x, device, dtype
+        self.times = []
+
+    def _ctx(self):
+        if self.dtype == 'fp32':
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=DTYPES[self.dtype])
+
+    def run_for(self, secs, record):
+        """Iterate for ``secs`` seconds (at least once); per-iteration
+        synchronisation on GPU."""
+        with torch.inference_mode(), self._ctx():
+            start = time.perf_counter()
+            while True:
+                t0 = time.perf_counter()
+                self.fn(self.x)
+                _sync(self.device)
+                t1 = time.perf_counter()
+                if record:
+                    self.times.append(t1 - t0)
+                if t1 - start >= secs:
+                    break
+
+
+def _prepare(module, args, device, mode):
+    module = module.to(device).eval()
+    if mode == 'deploy':
+        if hasattr(module, 'fuse') and not hasattr(module,
+                                                   'switch_to_deploy'):
+            module.fuse()  # timm's SHViT
+        else:
+            switch_to_deploy(module)
+    if args.channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    return module
+
+
+def _reset_peak_memory(device):
+    """Start a new peak-memory window; returns how the peak is measured."""
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+        return 'cuda_max_allocated'
+    try:  # Linux: reset the process high-water mark (VmHWM)
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return 'cpu_process_peak_rss'
+    except OSError:
+        return 'cpu_process_max_rss_since_start'
+
+
+def _peak_memory_mb(device, kind):
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    if kind == 'cpu_process_peak_rss':
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 2**10
+    # peak resident set size of this process since it started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (2**20 if platform.system() == 'Darwin' else 2**10)
+
+
+def _summary(t, batch):
+    n = len(t.times)
+    total = sum(t.times)
+    return dict(
+        iters=n,
+        time_s=round(total, 4),
+        throughput=batch * n / total if total else 0.,
+        latency_ms=1000 * total / n if n else 0.,
+        latency_median_ms=1000 * statistics.median(t.times) if n else 0.)
+
+
+def build_targets(args):
+    """[(name, model, task, shape, top1)] from the configs or backbone."""
+    targets = []
+    if args.backbone:
+        for arch in args.arch:
+            name = args.backbone + (f'-{arch}' if arch else '')
+            model = build_backbone(args.backbone, arch)
+            h = args.shape or [224]
+            targets.append((name, model, None, (h[0], h[-1]), None))
+    for cfg_path in args.configs:
+        model, cfg, task = build_from_config(cfg_path)
+        if args.shape:
+            hw = (args.shape[0], args.shape[-1])
+        else:
+            try:
+                r = test_resolution(cfg)
+            except Exception:  # noqa: BLE001  (dense configs: give --shape)
+                r = 224
+            hw = (r, r)
+        name = osp.splitext(osp.basename(cfg_path))[0]
+        targets.append((name, model, task, hw, cfg.get('published_top1')))
+    return targets
+
+
+def _timm_model(model, task):
+    name = timm_counterpart(model)
+    if name is None:
+        return None, None, None
+    import timm
+    if task is None:  # bare backbone: features only, same compute
+        m = timm.create_model(name, pretrained=False)
+        return name, m, 'features'
+    num_classes = model.head.num_classes
+    return name, timm.create_model(name, pretrained=False,
+                                   num_classes=num_classes), 'logits'
+
+
+def benchmark(args):
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    targets = build_targets(args)
+    modes = ['unfused', 'deploy'] if args.deploy else ['unfused']
+    jobs = []  # (target, dtype, mode)
+    for tgt in targets:
+        for dtype in args.dtype:
+            for mode in modes:
+                jobs.append((tgt, dtype, mode))
+    bar = None
+    if not args.no_progress:
+        from mmengine.utils import ProgressBar
+        bar = ProgressBar(len(jobs), file=sys.stderr)
+    results = []
+    for (name, model, task, hw, top1), dtype, mode in jobs:
+        x = torch.randn(args.batch_size, 3, *hw, device=device)
+        if args.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        ours = _prepare(copy.deepcopy(model), args, device, mode)
+        fn = TensorForward(ours, task)
+        if args.compile:
+            fn = torch.compile(fn)
+        under_test = [Timed(name, 'mmhybrid', mode, fn, x, device, dtype)]
+        timm_name = None
+        if args.compare_timm:
+            timm_name, tm, kind = _timm_model(model, task)
+            if tm is not None:
+                tx = x
+                targs = args
+                if args.timm_layout == 'contiguous':
+                    targs = argparse.Namespace(**vars(args))
+                    targs.channels_last = False
+                    tx = x.contiguous()
+                tm = _prepare(tm, targs, device, mode)
+                tfn = tm.forward_features if kind == 'features' else tm
+                if args.compile:
+                    tfn = torch.compile(tfn)
+                under_test.append(
+                    Timed(name, f'timm:{timm_name}', mode, tfn, tx, device,
+                          dtype))
+        mem_kind = _reset_peak_memory(device)
+        for t in under_test:  # warm-up, each
+            t.run_for(args.warmup_secs, record=False)
+        rounds = args.rounds if len(under_test) > 1 else 1
+        for _ in range(rounds):  # alternate ours / timm
+            for t in under_test:
+                t.run_for(args.secs / rounds, record=True)
+        peak = _peak_memory_mb(device, mem_kind)
+        row = dict(model=name, mode=mode, dtype=dtype,
+                   batch_size=args.batch_size, shape=list(hw),
+                   device=str(device), threads=torch.get_num_threads(),
+                   channels_last=args.channels_last, compile=args.compile,
+                   published_top1=top1, peak_memory_mb=round(peak, 1),
+                   peak_memory_kind=mem_kind)
+        row.update(_summary(under_test[0], args.batch_size))
+        if len(under_test) > 1:
+            tt = _summary(under_test[1], args.batch_size)
+            row['timm'] = dict(
+                model=timm_name, channels_last=(
+                    args.channels_last and args.timm_layout == 'same'), **tt)
+            row['ratio_vs_timm'] = row['throughput'] / tt['throughput']
+        results.append(row)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        sys.stderr.write('\n')
+    return results
+
+
+def table(results):
+    head = ('| model | mode | dtype | batch | input | img/s | latency ms '
+            '| peak MB |')
+    sep = '|---|---|---|---|---|---|---|---|'
+    has_timm = any('timm' in r for r in results)
+    if has_timm:
+        head += ' timm img/s | ours/timm |'
+        if any(r['channels_last'] and not r['timm']['channels_last']
+               for r in results if 'timm' in r):
+            head = head.replace('timm img/s', 'timm img/s (NCHW)')
+        sep += '---|---|'
+    lines = [head, sep]
+    for r in results:
+        line = (f"| {r['model']} | {r['mode']} | {r['dtype']} | "
+                f"{r['batch_size']} | {r['shape'][0]}x{r['shape'][1]} | "
+                f"{r['throughput']:.1f} | {r['latency_ms']:.2f} | "
+                f"{r['peak_memory_mb']:.0f} |")
+        if has_timm:
+            if 'timm' in r:
+                line += (f" {r['timm']['throughput']:.1f} | "
+                         f"{r['ratio_vs_timm']:.2f}x |")
+            else:
+                line += ' - | - |'
+        lines.append(line)
+    return '\n'.join(lines)
+
+
+def plot(results, path):
+    """Published top-1 vs throughput, one line per (dtype, mode)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    series = {}
+    for r in results:
+        if r['published_top1'] is not None:
+            series.setdefault((r['dtype'], r['mode']), []).append(r)
+    if not series:
+        raise SystemExit('--plot: no result has a published_top1 '
+                         '(give configs that set it)')
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for (dtype, mode), rows in sorted(series.items()):
+        rows = sorted(rows, key=lambda r: r['published_top1'])
+        ax.plot([r['throughput'] for r in rows],
+                [r['published_top1'] for r in rows], 'o-',
+                label=f'{dtype}, {mode}')
+        for r in rows:
+            ax.annotate(r['model'].replace('imagenet_', ''),
+                        (r['throughput'], r['published_top1']),
+                        textcoords='offset points', xytext=(4, 4),
+                        fontsize=7)
+    r0 = results[0]
+    ax.set_xlabel(f"throughput (img/s; {r0['device']}, {r0['threads']} "
+                  f"threads, batch {r0['batch_size']}"
+                  f"{', channels_last' if r0['channels_last'] else ''})")
+    ax.set_ylabel('published ImageNet top-1 (%)')
+    ax.grid(alpha=.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    results = benchmark(args)
+    print(table(results))
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        meta = dict(torch=torch.__version__, device=args.device,
+                    threads=torch.get_num_threads(),
+                    warmup_secs=args.warmup_secs, secs=args.secs,
+                    cpu=platform.processor() or platform.machine())
+        with open(args.out, 'w') as f:
+            json.dump(dict(meta=meta, results=results), f, indent=2)
+        print(f'wrote {args.out}')
+    if args.plot:
+        plot(results, args.plot)
+        print(f'wrote {args.plot}')
+    return results
+
+
+if __name__ == '__main__':
+    main()

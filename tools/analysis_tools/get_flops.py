@@ -1,0 +1,93 @@
+"""Params and FLOPs of a model from a config, or of a bare backbone, with
+mmengine's analyzer (one multiply-add = one FLOP), at a given input shape.
+
+    python tools/analysis_tools/get_flops.py configs/imagenet_shvit_s1.py
+    python tools/analysis_tools/get_flops.py --backbone SHViT \
+        --arch s1 s2 s3 s4 --shape 224
+    python tools/analysis_tools/get_flops.py configs/retinanet_shvit_s1_coco.py \
+        --shape 800 1333
+
+Counted in eval mode on CPU; ``--deploy`` counts the fused model (BN folded
+into convolutions: same FLOPs as counted here, fewer params). The count is
+the one ``tools/analysis_tools/model_table.py`` writes into the README.
+"""
+import argparse
+import os.path as osp
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from mmengine.config import DictAction  # noqa: E402
+
+from mmhybrid.utils import (build_backbone, build_from_config,  # noqa: E402
+                            count_complexity, switch_to_deploy,
+                            test_resolution)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Get params and FLOPs')
+    p.add_argument('config', nargs='?', help='model config')
+    p.add_argument('--backbone', help='a bare backbone, e.g. SHViT')
+    p.add_argument('--arch', nargs='+', default=[None],
+                   help='arch(s) of --backbone')
+    p.add_argument('--shape', type=int, nargs='+', default=None,
+                   help='input H [W] (default: config test resolution, '
+                   'else 224)')
+    p.add_argument('--batch-size', type=int, default=1,
+                   help='FLOPs are reported for this many images')
+    p.add_argument('--deploy', action='store_true',
+                   help='count the fused (switch_to_deploy) model')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = p.parse_args(argv)
+    if bool(args.config) == bool(args.backbone):
+        p.error('give a config or --backbone (one of them)')
+    if args.shape is not None and len(args.shape) not in (1, 2):
+        p.error('--shape takes H or H W')
+    return args
+
+
+def measure(model, task, hw, deploy=False, batch_size=1):
+    if deploy:
+        switch_to_deploy(model)
+    params, flops = count_complexity(model, (3, *hw), task)
+    return dict(params=params, flops=flops * batch_size, shape=list(hw),
+                batch_size=batch_size, deploy=deploy)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rows = []
+    if args.backbone:
+        for arch in args.arch:
+            model = build_backbone(args.backbone, arch)
+            hw = args.shape or [224]
+            rows.append((args.backbone + (f'-{arch}' if arch else ''),
+                         measure(model, None, (hw[0], hw[-1]), args.deploy,
+                                 args.batch_size)))
+    else:
+        model, cfg, task = build_from_config(args.config, args.cfg_options)
+        if args.shape:
+            hw = (args.shape[0], args.shape[-1])
+        else:
+            try:
+                r = test_resolution(cfg)
+            except Exception:  # noqa: BLE001
+                r = 224
+            hw = (r, r)
+        rows.append((osp.splitext(osp.basename(args.config))[0],
+                     measure(model, task, hw, args.deploy, args.batch_size)))
+    split = '=' * 40
+    for name, r in rows:
+        print(f"{split}\n{name}  input shape: {args.batch_size}x3x"
+              f"{r['shape'][0]}x{r['shape'][1]}"
+              f"{'  (deploy)' if r['deploy'] else ''}\n"
+              f"Flops: {r['flops'] / 1e9:.4f} GFLOPs ({r['flops']})\n"
+              f"Params: {r['params'] / 1e6:.4f} M ({r['params']})")
+    print(split)
+    return rows
+
+
+if __name__ == '__main__':
+    main()
