@@ -19,14 +19,12 @@ import copy
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import register_model
-from ..utils import cswin_convert, cswin_out_norm_keys, load_pretrained
+from ..utils import cswin_convert, cswin_out_norm_keys
+from .base import HybridBackbone
 
 
 class LePEAttention(nn.Module):
@@ -226,7 +224,7 @@ def build_stem(stem, in_channels, embed_dim):
 
 
 @register_model
-class GACSWin(BaseModule):
+class GACSWin(HybridBackbone):
     """CSWin Transformer backbone (the backbone of GA-CSWin).
 
     Four stages at strides 4, 8, 16 and 32; each returned map goes through its
@@ -294,19 +292,9 @@ class GACSWin(BaseModule):
         arch = self._resolve_arch(arch)
         self.arch = arch
         self.embed_dims = arch['embed_dims']
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        out_indices = [i + self.num_stages if i < 0 else i
-                       for i in out_indices]
-        for i in out_indices:
-            if not 0 <= i < self.num_stages:
-                raise ValueError(
-                    f'out_indices must be in [0, {self.num_stages - 1}] '
-                    f'(strides 4/8/16/32), got {list(out_indices)}')
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, '
-                             f'{self.num_stages}], got {frozen_stages}')
-        self.out_indices = tuple(out_indices)
+        self.out_indices = self._check_indices(
+            out_indices, frozen_stages, self.num_stages, self.num_stages,
+            'strides 4/8/16/32')
         self.out_norm = out_norm
         self.with_taps = with_taps
         self.frozen_stages = frozen_stages
@@ -365,11 +353,6 @@ class GACSWin(BaseModule):
     def stages(self):
         return [getattr(self, f'stage{i + 1}') for i in range(self.num_stages)]
 
-    def _run_block(self, block, x, hw_shape):
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(block, x, hw_shape, use_reentrant=False)
-        return block(x, hw_shape)
-
     @staticmethod
     def _to_map(x, hw_shape):
         # B, H*W, C -> B, C, H, W; contiguous: a channels-last view would be
@@ -389,7 +372,7 @@ class GACSWin(BaseModule):
                 x, hw_shape = getattr(self, f'merge{i}')(x, hw_shape)
                 hw_shape = tuple(hw_shape)
             for j, block in enumerate(stage):
-                x = self._run_block(block, x, hw_shape)
+                x = self._checkpointed(block, x, hw_shape)
                 if i == 2 and j + 1 in taps:
                     tapped.append(x)
             stage_outs.append((x, hw_shape))
@@ -422,9 +405,7 @@ class GACSWin(BaseModule):
         return ([self._to_map(t, hw) for t, hw in stage_outs],
                 [self._to_map(t, hw3) for t in tapped])
 
-    def _freeze_stages(self):
-        if self.frozen_stages < 0:
-            return
+    def _frozen_modules(self):
         modules = [self.stage1_conv_embed]
         for i in range(self.frozen_stages):
             if i > 0:
@@ -432,29 +413,18 @@ class GACSWin(BaseModule):
             modules.append(getattr(self, f'stage{i + 1}'))
             if hasattr(self, f'norm{i + 1}'):
                 modules.append(getattr(self, f'norm{i + 1}'))
-        for m in modules:
-            m.eval()
-            for param in m.parameters():
-                param.requires_grad = False
+        return modules
 
-    def train(self, mode=True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def _convert_pretrained(self, state_dict):
+        return cswin_convert(state_dict)
+
+    def _allowed_missing(self):
+        # ImageNet checkpoints have no norm1..norm4: they keep their
+        # initialisation; every other missing key is still an error.
+        return cswin_out_norm_keys(self.state_dict())
 
     def init_weights(self):
-        if (isinstance(self.init_cfg, dict)
-                and self.init_cfg.get('type') == 'Pretrained'):
-            # ImageNet checkpoints have no norm1..norm4: they keep their
-            # initialisation; every other missing key is still an error.
-            load_pretrained(self, self.init_cfg, cswin_convert,
-                            allowed_missing=cswin_out_norm_keys(
-                                self.state_dict()))
-            self._is_init = True
+        if self.load_pretrained_if_asked():
             return
         if self.init_cfg is None:  # the official CSWin initialisation
             for m in self.modules():

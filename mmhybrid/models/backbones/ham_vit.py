@@ -12,16 +12,15 @@ import copy
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
-from mmengine.model import BaseModule, ModuleList
+from mmengine.model import ModuleList
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones.vision_transformer import \
     TransformerEncoderLayer
 from mmpretrain.models.utils import resize_pos_embed
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import register_model
 from ..layers import HAM, Conv2dBN
+from .base import HybridBackbone
 
 
 class DepthwiseSeparableConv(nn.Sequential):
@@ -38,7 +37,7 @@ class DepthwiseSeparableConv(nn.Sequential):
 
 
 @register_model
-class HAMViT(BaseModule):
+class HAMViT(HybridBackbone):
     """HAM-ViT backbone.
 
     ``stem`` (three stride-2 depthwise-separable convs, stride 8) ->
@@ -92,19 +91,9 @@ class HAMViT(BaseModule):
         super().__init__(init_cfg=init_cfg)
         arch = self._resolve_arch(arch)
         self.arch = arch
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        out_indices = [i + self.num_stages if i < 0 else i
-                       for i in out_indices]
-        for i in out_indices:
-            if not 0 <= i < self.num_stages:
-                raise ValueError('out_indices must be in [0, 1] (HAM conv '
-                                 'features, transformer output), got '
-                                 f'{list(out_indices)}')
-        if not -1 <= frozen_stages <= self.num_stages - 1:
-            raise ValueError('frozen_stages must be in [-1, 1], got '
-                             f'{frozen_stages}')
-        self.out_indices = tuple(out_indices)
+        self.out_indices = self._check_indices(
+            out_indices, frozen_stages, self.num_stages, self.num_stages - 1,
+            'HAM conv features, transformer output')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
@@ -158,10 +147,9 @@ class HAMViT(BaseModule):
         return copy.deepcopy(arch)
 
     def init_weights(self):
-        super().init_weights()
-        if (isinstance(self.init_cfg, dict)
-                and self.init_cfg.get('type') == 'Pretrained'):
+        if self.load_pretrained_if_asked():
             return
+        super().init_weights()
         trunc_normal_(self.pos_embed, std=0.02)
 
     def forward(self, x):
@@ -177,32 +165,15 @@ class HAMViT(BaseModule):
                                  (H, W), mode='bicubic', num_extra_tokens=0)
         x = self.drop_after_pos(x)
         for layer in self.layers:
-            if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(layer, x, use_reentrant=False)
-            else:
-                x = layer(x)
+            x = self._checkpointed(layer, x)
         x = self.norm(x)
         if 1 in self.out_indices:
             outs.append(x.transpose(1, 2).reshape(B, C, H, W))
         return tuple(outs)
 
-    def _freeze_stages(self):
-        if self.frozen_stages < 0:
-            return
+    def _frozen_modules(self):
         modules = [self.stem, self.ham]
         if self.frozen_stages >= 1:
             modules += [self.patch_embed, self.layers, self.norm]
             self.pos_embed.requires_grad = False
-        for m in modules:
-            m.eval()
-            for param in m.parameters():
-                param.requires_grad = False
-
-    def train(self, mode=True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+        return modules

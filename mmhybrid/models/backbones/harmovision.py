@@ -15,16 +15,13 @@ import copy
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import LayerNorm2d
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import register_model
 from ..layers import CGSA, DCA, DSA, LWMHSA, Conv2dBN, make_divisible
-from ..utils import load_pretrained
+from .base import HybridBackbone
 
 
 class InvertedResidual(nn.Module):
@@ -105,7 +102,7 @@ class HarmoVisionBlock(nn.Module):
 
 
 @register_model
-class HarmoVision(BaseModule):
+class HarmoVision(HybridBackbone):
     """HarmoVision backbone.
 
     Args:
@@ -171,23 +168,12 @@ class HarmoVision(BaseModule):
         super().__init__(init_cfg=init_cfg)
         arch = self._resolve_arch(arch)
         self.arch = arch
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        out_indices = [i + self.num_layers if i < 0 else i
-                       for i in out_indices]
-        for i in out_indices:
-            if not 0 <= i < self.num_layers:
-                raise ValueError(
-                    f'out_indices must be in [0, {self.num_layers - 1}] '
-                    f'(layer1..layer5, strides 2/4/8/16/32), got '
-                    f'{list(out_indices)}')
-        if not -1 <= frozen_stages <= self.num_layers:
-            raise ValueError(f'frozen_stages must be in [-1, '
-                             f'{self.num_layers}], got {frozen_stages}')
+        self.out_indices = self._check_indices(
+            out_indices, frozen_stages, self.num_layers, self.num_layers,
+            'layer1..layer5, strides 2/4/8/16/32')
         if output_stride not in (8, 32):
             raise ValueError(f'output_stride must be 32 or 8, got '
                              f'{output_stride}')
-        self.out_indices = tuple(out_indices)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
@@ -250,10 +236,7 @@ class HarmoVision(BaseModule):
 
     def _run_layer(self, layer, x):
         for module in layer:
-            if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(module, x, use_reentrant=False)
-            else:
-                x = module(x)
+            x = self._checkpointed(module, x)
         return x
 
     def forward(self, x):
@@ -265,28 +248,11 @@ class HarmoVision(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self):
-        if self.frozen_stages < 0:
-            return
-        for m in [self.stem] + self.layers()[:self.frozen_stages]:
-            m.eval()
-            for param in m.parameters():
-                param.requires_grad = False
-
-    def train(self, mode=True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def _frozen_modules(self):
+        return [self.stem] + self.layers()[:self.frozen_stages]
 
     def init_weights(self):
-        if (isinstance(self.init_cfg, dict)
-                and self.init_cfg.get('type') == 'Pretrained'):
-            load_pretrained(self, self.init_cfg)
-            self._is_init = True
+        if self.load_pretrained_if_asked():
             return
         super().init_weights()
         if self.init_cfg is None:  # CVNets' initialisation

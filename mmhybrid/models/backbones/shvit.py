@@ -10,13 +10,11 @@ import copy
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
-from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import register_model
 from ..layers import Conv2dBN, fuse_conv_bn_modules, make_divisible
-from ..utils import load_pretrained, shvit_convert
+from ..utils import shvit_convert
+from .base import HybridBackbone
 
 
 class Residual(nn.Module):
@@ -147,7 +145,7 @@ def _dw_ffn(dim):
 
 
 @register_model
-class SHViT(BaseModule):
+class SHViT(HybridBackbone):
     """SHViT backbone.
 
     Three stages at strides 16, 32 and 64 behind a 4-conv stride-16 stem.
@@ -196,19 +194,9 @@ class SHViT(BaseModule):
         arch = self._resolve_arch(arch)
         self.arch = arch
         self.embed_dims = arch['embed_dims']
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        out_indices = [i + self.num_stages if i < 0 else i
-                       for i in out_indices]
-        for i in out_indices:
-            if not 0 <= i < self.num_stages:
-                raise ValueError(
-                    f'out_indices must be in [0, {self.num_stages - 1}] '
-                    f'(strides 16/32/64), got {list(out_indices)}')
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, '
-                             f'{self.num_stages}], got {frozen_stages}')
-        self.out_indices = tuple(out_indices)
+        self.out_indices = self._check_indices(
+            out_indices, frozen_stages, self.num_stages, self.num_stages,
+            'strides 16/32/64')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
@@ -260,10 +248,7 @@ class SHViT(BaseModule):
 
     def _run_stage(self, stage, x):
         for layer in stage:
-            if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(layer, x, use_reentrant=False)
-            else:
-                x = layer(x)
+            x = self._checkpointed(layer, x)
         return x
 
     def forward(self, x):
@@ -275,31 +260,11 @@ class SHViT(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self):
-        if self.frozen_stages < 0:
-            return
-        modules = [self.patch_embed] + self.stages()[:self.frozen_stages]
-        for m in modules:
-            m.eval()
-            for param in m.parameters():
-                param.requires_grad = False
+    def _frozen_modules(self):
+        return [self.patch_embed] + self.stages()[:self.frozen_stages]
 
-    def train(self, mode=True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
-
-    def init_weights(self):
-        if (isinstance(self.init_cfg, dict)
-                and self.init_cfg.get('type') == 'Pretrained'):
-            load_pretrained(self, self.init_cfg, shvit_convert)
-            self._is_init = True
-            return
-        super().init_weights()
+    def _convert_pretrained(self, state_dict):
+        return shvit_convert(state_dict)
 
     def switch_to_deploy(self):
         """Fold every BatchNorm into its convolution (and depthwise residuals

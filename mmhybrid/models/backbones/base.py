@@ -1,0 +1,84 @@
+"""The OpenMMLab backbone contract, written once for every mmhybrid backbone:
+``out_indices`` / ``frozen_stages`` checks, freezing, ``norm_eval``,
+``with_cp`` and ``init_cfg=dict(type='Pretrained', ...)`` through the checked
+loader (no silent partial loads)."""
+import torch.utils.checkpoint as cp
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..utils import load_pretrained
+
+
+class HybridBackbone(BaseModule):
+    """Base class of mmhybrid's backbones.
+
+    Subclasses set ``self.frozen_stages``, ``self.norm_eval`` and
+    ``self.with_cp`` and implement :meth:`_frozen_modules`; they may override
+    :meth:`_convert_pretrained` (checkpoint layout -> own key names) and
+    :meth:`_allowed_missing` (keys a pretrained checkpoint may lack).
+    """
+
+    @staticmethod
+    def _check_indices(out_indices, frozen_stages, num_outs, num_frozen,
+                       what):
+        """Validate ``out_indices`` (negative ones count from the end) and
+        ``frozen_stages``; returns ``out_indices`` as a tuple."""
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        out_indices = [i + num_outs if i < 0 else i for i in out_indices]
+        for i in out_indices:
+            if not 0 <= i < num_outs:
+                raise ValueError(f'out_indices must be in [0, {num_outs - 1}]'
+                                 f' ({what}), got {list(out_indices)}')
+        if not -1 <= frozen_stages <= num_frozen:
+            raise ValueError(f'frozen_stages must be in [-1, {num_frozen}], '
+                             f'got {frozen_stages}')
+        return tuple(out_indices)
+
+    def _frozen_modules(self):
+        """The modules ``frozen_stages`` freezes (-1: none)."""
+        raise NotImplementedError
+
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        for m in self._frozen_modules():
+            m.eval()
+            for param in m.parameters():
+                param.requires_grad = False
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def _checkpointed(self, module, x, *args):
+        """``module(x, *args)``, gradient-checkpointed when ``with_cp``."""
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(module, x, *args, use_reentrant=False)
+        return module(x, *args)
+
+    def _convert_pretrained(self, state_dict):
+        return state_dict
+
+    def _allowed_missing(self):
+        return ()
+
+    def load_pretrained_if_asked(self):
+        """Serve ``init_cfg=dict(type='Pretrained', checkpoint=...,
+        prefix=...)`` with the checked loader; returns whether it did."""
+        if not (isinstance(self.init_cfg, dict)
+                and self.init_cfg.get('type') == 'Pretrained'):
+            return False
+        load_pretrained(self, self.init_cfg, self._convert_pretrained,
+                        allowed_missing=self._allowed_missing())
+        self._is_init = True
+        return True
+
+    def init_weights(self):
+        if not self.load_pretrained_if_asked():
+            super().init_weights()
