@@ -2,6 +2,8 @@
 ``out_indices`` / ``frozen_stages`` checks, freezing, ``norm_eval``,
 ``with_cp`` and ``init_cfg=dict(type='Pretrained', ...)`` through the checked
 loader (no silent partial loads)."""
+import copy
+
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -16,7 +18,36 @@ class HybridBackbone(BaseModule):
     ``self.with_cp`` and implement :meth:`_frozen_modules`; they may override
     :meth:`_convert_pretrained` (checkpoint layout -> own key names) and
     :meth:`_allowed_missing` (keys a pretrained checkpoint may lack).
+    Variants are data: ``arch_zoo`` maps names to arch dicts and
+    ``arch_keys`` maps every key a custom arch dict needs to its required
+    length (``None``: any value).
     """
+    arch_zoo = {}
+    arch_keys = {}
+
+    @classmethod
+    def _resolve_arch(cls, arch):
+        """An arch name of ``arch_zoo`` or a custom dict -> a checked copy."""
+        name = cls.__name__
+        if isinstance(arch, str):
+            if arch.lower() not in cls.arch_zoo:
+                raise ValueError(
+                    f'Unknown {name} arch {arch!r}; valid archs are '
+                    f'{sorted(cls.arch_zoo)} or a dict with keys '
+                    f'{", ".join(sorted(cls.arch_keys))}.')
+            return copy.deepcopy(cls.arch_zoo[arch.lower()])
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or dict, got {type(arch)}')
+        missing = set(cls.arch_keys) - set(arch)
+        if missing:
+            raise ValueError(f'Custom {name} arch lacks keys '
+                             f'{sorted(missing)} (needs '
+                             f'{sorted(cls.arch_keys)})')
+        for key, n in cls.arch_keys.items():
+            if n is not None and len(arch[key]) != n:
+                raise ValueError(f'arch[{key!r}] must have {n} entries, got '
+                                 f'{arch[key]}')
+        return copy.deepcopy(arch)
 
     @staticmethod
     def _check_indices(out_indices, frozen_stages, num_outs, num_frozen,
@@ -61,6 +92,12 @@ class HybridBackbone(BaseModule):
         if self.with_cp and x.requires_grad:
             return cp.checkpoint(module, x, *args, use_reentrant=False)
         return module(x, *args)
+
+    def _run_sequential(self, modules, x):
+        """Run ``modules`` in turn, each checkpointed when ``with_cp``."""
+        for module in modules:
+            x = self._checkpointed(module, x)
+        return x
 
     def _convert_pretrained(self, state_dict):
         return state_dict

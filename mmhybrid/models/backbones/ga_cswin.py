@@ -14,8 +14,6 @@ when a side is not a multiple of the stripe width, q/k/v are zero-padded
 symmetrically after the ``qkv`` Linear, the stripes run without a mask and
 the result is cropped back (as the official segmentation backbone does).
 """
-import copy
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -273,6 +271,7 @@ class GACSWin(HybridBackbone):
         's': dict(embed_dims=[64, 128, 256, 512], depths=[2, 4, 32, 2],
                   num_heads=[2, 4, 8, 16], split_sizes=[1, 2, 7, 7]),
     }
+    arch_keys = dict(embed_dims=4, depths=4, num_heads=4, split_sizes=4)
     num_stages = 4
 
     def __init__(self,
@@ -327,28 +326,6 @@ class GACSWin(HybridBackbone):
         if with_taps:
             self.out_channels += [dims[2]] * len(self.stage3_taps)
         self._freeze_stages()
-
-    @classmethod
-    def _resolve_arch(cls, arch):
-        required = {'embed_dims', 'depths', 'num_heads', 'split_sizes'}
-        if isinstance(arch, str):
-            if arch.lower() not in cls.arch_zoo:
-                raise ValueError(
-                    f'Unknown CSWin arch {arch!r}; valid archs are '
-                    f'{sorted(cls.arch_zoo)} or a dict with keys '
-                    f'{", ".join(sorted(required))}.')
-            return copy.deepcopy(cls.arch_zoo[arch.lower()])
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or dict, got {type(arch)}')
-        missing = required - set(arch)
-        if missing:
-            raise ValueError(f'Custom CSWin arch lacks keys {sorted(missing)}'
-                             f' (needs {sorted(required)})')
-        for key in required:
-            if len(arch[key]) != cls.num_stages:
-                raise ValueError(f'arch[{key!r}] must have {cls.num_stages} '
-                                 f'entries, got {arch[key]}')
-        return copy.deepcopy(arch)
 
     def stages(self):
         return [getattr(self, f'stage{i + 1}') for i in range(self.num_stages)]

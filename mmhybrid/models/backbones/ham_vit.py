@@ -8,8 +8,6 @@ With ``neck=dict(type='GlobalAveragePooling')`` and mmpretrain's
 README's whole model: global average pool and a 3-layer fully connected
 classifier with dropout 0.3.
 """
-import copy
-
 import torch
 import torch.nn as nn
 from mmengine.model import ModuleList
@@ -73,6 +71,8 @@ class HAMViT(HybridBackbone):
         'base': dict(stem_channels=[32, 64, 128], embed_dims=192,
                      num_layers=4, num_heads=4, mlp_ratio=4.),
     }
+    arch_keys = dict(stem_channels=3, embed_dims=None, num_layers=None,
+                     num_heads=None, mlp_ratio=None)
     num_stages = 2
 
     def __init__(self,
@@ -126,25 +126,6 @@ class HAMViT(HybridBackbone):
         self.out_channels = [[chs[-1], embed_dims][i]
                              for i in self.out_indices]
         self._freeze_stages()
-
-    @classmethod
-    def _resolve_arch(cls, arch):
-        if isinstance(arch, str):
-            if arch.lower() not in cls.arch_zoo:
-                raise ValueError(f'Unknown HAMViT arch {arch!r}; valid archs '
-                                 f'are {sorted(cls.arch_zoo)} or a dict.')
-            return copy.deepcopy(cls.arch_zoo[arch.lower()])
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or dict, got {type(arch)}')
-        required = {'stem_channels', 'embed_dims', 'num_layers', 'num_heads',
-                    'mlp_ratio'}
-        missing = required - set(arch)
-        if missing:
-            raise ValueError(f'Custom HAMViT arch lacks keys {sorted(missing)}')
-        if len(arch['stem_channels']) != 3:
-            raise ValueError('arch["stem_channels"] needs 3 entries, got '
-                             f'{arch["stem_channels"]}')
-        return copy.deepcopy(arch)
 
     def init_weights(self):
         if self.load_pretrained_if_asked():

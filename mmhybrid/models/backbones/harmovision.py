@@ -11,8 +11,6 @@ HarmoVision blocks, channels-first LayerNorm; strides 8, 16, 32). The
 classifier (1x1 conv + BN + SiLU, pool, dropout, Linear) is
 :class:`mmhybrid.models.HarmoVisionClsHead`.
 """
-import copy
-
 import torch
 import torch.nn as nn
 from mmcv.cnn.bricks import DropPath
@@ -146,6 +144,8 @@ class HarmoVision(HybridBackbone):
                   expansions=[6, 6, 6, 6, 6], depths=[2, 4, 3],
                   dsa_group_channels=8),
     }
+    arch_keys = dict(channels=6, expansions=5, depths=3,
+                     dsa_group_channels=None)
     num_layers = 5
 
     def __init__(self,
@@ -208,42 +208,14 @@ class HarmoVision(HybridBackbone):
         self.out_channels = [ch[i + 1] for i in self.out_indices]
         self._freeze_stages()
 
-    @classmethod
-    def _resolve_arch(cls, arch):
-        if isinstance(arch, str):
-            if arch.lower() not in cls.arch_zoo:
-                raise ValueError(
-                    f'Unknown HarmoVision arch {arch!r}; valid archs are '
-                    f'{sorted(cls.arch_zoo)} or a dict with keys channels, '
-                    f'expansions, depths, dsa_group_channels.')
-            return copy.deepcopy(cls.arch_zoo[arch.lower()])
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or dict, got {type(arch)}')
-        required = {'channels', 'expansions', 'depths', 'dsa_group_channels'}
-        missing = required - set(arch)
-        if missing:
-            raise ValueError(f'Custom HarmoVision arch lacks keys '
-                             f'{sorted(missing)} (needs {sorted(required)})')
-        lengths = dict(channels=6, expansions=5, depths=3)
-        for key, n in lengths.items():
-            if len(arch[key]) != n:
-                raise ValueError(f'arch[{key!r}] must have {n} entries, got '
-                                 f'{arch[key]}')
-        return copy.deepcopy(arch)
-
     def layers(self):
         return [getattr(self, f'layer{i + 1}') for i in range(self.num_layers)]
-
-    def _run_layer(self, layer, x):
-        for module in layer:
-            x = self._checkpointed(module, x)
-        return x
 
     def forward(self, x):
         x = self.stem(x)
         outs = []
         for i, layer in enumerate(self.layers()):
-            x = self._run_layer(layer, x)
+            x = self._run_sequential(layer, x)
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)

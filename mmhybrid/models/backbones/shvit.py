@@ -6,8 +6,6 @@ Module and parameter names follow the official implementation
 ImageNet checkpoints load unchanged; timm-layout checkpoints are renamed by
 :func:`mmhybrid.models.utils.shvit_convert`.
 """
-import copy
-
 import torch
 import torch.nn as nn
 
@@ -180,6 +178,8 @@ class SHViT(HybridBackbone):
                    partial_dims=[48, 72, 96], qk_dims=[16, 16, 16],
                    types=['i', 's', 's']),
     }
+    arch_keys = dict(embed_dims=3, depths=3, partial_dims=3, qk_dims=3,
+                     types=3)
     num_stages = 3
 
     def __init__(self,
@@ -221,41 +221,14 @@ class SHViT(HybridBackbone):
         self.deploy = False
         self._freeze_stages()
 
-    @classmethod
-    def _resolve_arch(cls, arch):
-        if isinstance(arch, str):
-            if arch.lower() not in cls.arch_zoo:
-                raise ValueError(
-                    f'Unknown SHViT arch {arch!r}; valid archs are '
-                    f'{sorted(cls.arch_zoo)} or a dict with keys '
-                    f'embed_dims, depths, partial_dims, qk_dims, types.')
-            return copy.deepcopy(cls.arch_zoo[arch.lower()])
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or dict, got {type(arch)}')
-        required = {'embed_dims', 'depths', 'partial_dims', 'qk_dims', 'types'}
-        missing = required - set(arch)
-        if missing:
-            raise ValueError(f'Custom SHViT arch lacks keys {sorted(missing)}'
-                             f' (needs {sorted(required)})')
-        for key in required:
-            if len(arch[key]) != cls.num_stages:
-                raise ValueError(f'arch[{key!r}] must have {cls.num_stages} '
-                                 f'entries, got {arch[key]}')
-        return copy.deepcopy(arch)
-
     def stages(self):
         return [getattr(self, f'blocks{i + 1}') for i in range(self.num_stages)]
-
-    def _run_stage(self, stage, x):
-        for layer in stage:
-            x = self._checkpointed(layer, x)
-        return x
 
     def forward(self, x):
         x = self.patch_embed(x)
         outs = []
         for i, stage in enumerate(self.stages()):
-            x = self._run_stage(stage, x)
+            x = self._run_sequential(stage, x)
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
