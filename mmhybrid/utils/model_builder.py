@@ -9,13 +9,6 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-# default_scope -> (task, framework package); same table as mmhybrid.apis
-_SCOPES = {
-    'mmdet': 'detection',
-    'mmseg': 'segmentation',
-    'mmpretrain': 'classification',
-}
-
 
 def _framework_models(scope):
     """Register the framework's modules and return its MODELS registry."""
@@ -26,12 +19,9 @@ def _framework_models(scope):
     elif scope == 'mmseg':
         from mmseg.registry import MODELS
         from mmseg.utils import register_all_modules
-    elif scope == 'mmpretrain':
+    else:
         from mmpretrain.registry import MODELS
         from mmpretrain.utils import register_all_modules
-    else:
-        raise ValueError(f'Cannot build a model for default_scope {scope!r}; '
-                         f'expected one of {sorted(_SCOPES)}')
     register_all_modules(init_default_scope=False)
     return MODELS
 
@@ -55,12 +45,10 @@ def build_from_config(config, cfg_options=None):
     into the model as mmengine's Runner does. Returns ``(model, cfg,
     task)``; the model is in eval mode, on CPU, weights not loaded."""
     from mmengine.registry import DefaultScope
+    from mmhybrid.apis import config_task
     cfg = load_model_config(config, cfg_options)
-    scope = cfg.get('default_scope')
-    if scope not in _SCOPES:
-        raise ValueError(
-            f'Cannot tell the framework of this config: default_scope is '
-            f'{scope!r}, expected one of {sorted(_SCOPES)}')
+    task = config_task(cfg)  # refuses configs of no known framework
+    scope = cfg.default_scope
     registry = _framework_models(scope)
     model_cfg = cfg.model.copy()
     if cfg.get('data_preprocessor') is not None:
@@ -72,7 +60,7 @@ def build_from_config(config, cfg_options=None):
         ctx = DefaultScope.get_instance(name, scope_name=scope)
     with DefaultScope.overwrite_default_scope(ctx.scope_name):
         model = registry.build(model_cfg)
-    return model.eval(), cfg, _SCOPES[scope]
+    return model.eval(), cfg, task
 
 
 def build_backbone(name, arch=None, **kwargs):

@@ -124,67 +124,52 @@ def _check_file(path, what='checkpoint'):
         raise FileNotFoundError(f'{what} not found: {path!r}')
 
 
-def _load_state_dict(path):
-    _check_file(path)
-    ckpt = torch.load(path, map_location='cpu', weights_only=False)
-    if isinstance(ckpt, dict):
-        for key in ('state_dict', 'model', 'state_dict_ema'):
-            if key in ckpt and isinstance(ckpt[key], dict):
-                return ckpt[key]
-    return ckpt
-
-
 def build_backbone(name, arch=None, out_indices=None, checkpoint=None):
-    import mmhybrid.models  # noqa: F401
+    """A bare mmhybrid backbone; a checkpoint (any layout the backbone's
+    ``init_cfg`` Pretrained loader reads, ``backbone.*`` keys included) is
+    loaded by that checked loader: nothing is loaded partially."""
     from mmhybrid.models import backbones
-    if not hasattr(backbones, name):
+    from mmhybrid.utils import build_backbone as build
+    if name not in backbones.__all__:
         raise ExportError(f'Unknown backbone {name!r}; mmhybrid backbones '
                           f'are {sorted(backbones.__all__)}')
     kwargs = {}
-    if arch is not None:
-        kwargs['arch'] = arch
     if out_indices is not None:
         kwargs['out_indices'] = tuple(out_indices)
-    model = getattr(backbones, name)(**kwargs)
     if checkpoint is not None:
-        sd = _load_state_dict(checkpoint)
-        if any(k.startswith('backbone.') for k in sd):
-            sd = {k[len('backbone.'):]: v for k, v in sd.items()
-                  if k.startswith('backbone.')}
-        missing, unexpected = model.load_state_dict(sd, strict=False)
-        if missing:
-            warnings.warn(f'{len(missing)} backbone keys missing from '
-                          f'{checkpoint}: {missing[:5]}...')
-        if unexpected:
-            warnings.warn(f'{len(unexpected)} unexpected keys in '
-                          f'{checkpoint}: {unexpected[:5]}...')
+        _check_file(checkpoint)
+        prefix = 'backbone.' if _has_prefix(checkpoint, 'backbone.') else None
+        kwargs['init_cfg'] = dict(type='Pretrained', checkpoint=checkpoint,
+                                  prefix=prefix)
+    model = build(name, arch, **kwargs)
+    if checkpoint is not None:
+        model.init_weights()
     return _TupleOut(model)
 
 
+def _has_prefix(checkpoint, prefix):
+    from mmhybrid.models.utils import read_state_dict
+    return any(k.startswith(prefix) for k in read_state_dict(checkpoint))
+
+
 def build_classifier(config, checkpoint=None):
-    from mmengine.config import Config
     _check_file(config, 'config')
     if checkpoint is not None:
         _check_file(checkpoint)
-    import mmhybrid.models  # noqa: F401
-    from mmhybrid.apis.runner import config_task
-    cfg = Config.fromfile(config)
+    from mmhybrid.apis import config_task, load_config
+    from mmhybrid.utils import build_from_config
+    cfg = load_config(config)
     task = config_task(cfg)
     if task != 'classification':
         raise ExportError(
             f'{config} is a {task} config; only classifier configs are '
             'exported whole. Export its backbone with --backbone TYPE '
             '--arch ARCH --checkpoint CKPT (backbone.* keys are used).')
-    from mmpretrain.registry import MODELS
-    from mmpretrain.utils import register_all_modules
-    register_all_modules(init_default_scope=True)
-    model_cfg = cfg.model.copy()
-    model_cfg.pop('train_cfg', None)  # Mixup/CutMix play no part at test
-    model_cfg.pop('data_preprocessor', None)
-    model = MODELS.build(model_cfg)
+    cfg.model.pop('train_cfg', None)  # Mixup/CutMix play no part at test
+    model, _, _ = build_from_config(cfg)
     if checkpoint is not None:
         from mmengine.runner import load_checkpoint
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     return _Logits(model)
 
 
