@@ -44,6 +44,8 @@ def test_compare_timm_prints_ratio(tmp_path):
     for r in res:
         assert r['timm']['model'] == 'shvit_s1'
         assert r['ratio_vs_timm'] > 0
+        # alternated every iteration: both ran equally often in the window
+        assert r['iters'] == r['timm']['iters'] >= 1
         assert f"{r['ratio_vs_timm']:.2f}x" in stdout
 
 

@@ -14,8 +14,9 @@ one batch. ``--deploy`` times both the unfused and the fused
 (``switch_to_deploy()``) model; without it only the unfused one (the model
 as trained, in eval mode). With ``--compare-timm`` timm's implementation of
 the same model (SHViT s1..s4; fused with its own ``fuse()`` in deploy mode)
-is timed in the same process, alternating with ours in short rounds, and the
-ratio ours/timm is printed.
+is timed in the same process, alternating with ours every iteration (in
+ABBA order, so that load changes on a shared machine hit both alike), and the
+ratio ours/timm of the throughputs is printed.
 """
 import argparse
 import copy
@@ -67,9 +68,6 @@ def parse_args(argv=None):
                    help='shorthand: --dtype fp16 on GPU, bf16 on CPU')
     p.add_argument('--warmup-secs', type=float, default=3.)
     p.add_argument('--secs', type=float, default=10.)
-    p.add_argument('--rounds', type=int, default=4,
-                   help='with --compare-timm, alternate ours/timm in this '
-                   'many rounds of the timed window')
     p.add_argument('--compare-timm', action='store_true')
     p.add_argument('--timm-layout', choices=['same', 'contiguous'],
                    default='same',
@@ -113,20 +111,29 @@ class Timed:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=DTYPES[self.dtype])
 
-    def run_for(self, secs, record):
-        """Iterate for ``secs`` seconds (at least once); per-iteration
-        synchronisation on GPU."""
+    def step(self, record):
+        """One synchronised iteration; returns its end time."""
         with torch.inference_mode(), self._ctx():
-            start = time.perf_counter()
-            while True:
-                t0 = time.perf_counter()
-                self.fn(self.x)
-                _sync(self.device)
-                t1 = time.perf_counter()
-                if record:
-                    self.times.append(t1 - t0)
-                if t1 - start >= secs:
-                    break
+            t0 = time.perf_counter()
+            self.fn(self.x)
+            _sync(self.device)
+            t1 = time.perf_counter()
+        if record:
+            self.times.append(t1 - t0)
+        return t1
+
+
+def run_window(timed, secs, record):
+    """Iterate the models under test for ``secs`` seconds (each at least
+    once). Several models alternate every iteration, in ABBA order."""
+    start = time.perf_counter()
+    order = list(timed)
+    while True:
+        for t in order:
+            end = t.step(record)
+        order.reverse()
+        if end - start >= secs:
+            break
 
 
 def _prepare(module, args, device, mode):
@@ -259,12 +266,8 @@ def benchmark(args):
                     Timed(name, f'timm:{timm_name}', mode, tfn, tx, device,
                           dtype))
         mem_kind = _reset_peak_memory(device)
-        for t in under_test:  # warm-up, each
-            t.run_for(args.warmup_secs, record=False)
-        rounds = args.rounds if len(under_test) > 1 else 1
-        for _ in range(rounds):  # alternate ours / timm
-            for t in under_test:
-                t.run_for(args.secs / rounds, record=True)
+        run_window(under_test, args.warmup_secs, record=False)
+        run_window(under_test, args.secs, record=True)
         peak = _peak_memory_mb(device, mem_kind)
         row = dict(model=name, mode=mode, dtype=dtype,
                    batch_size=args.batch_size, shape=list(hw),

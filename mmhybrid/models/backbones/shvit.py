@@ -10,19 +10,25 @@ import torch
 import torch.nn as nn
 
 from ...registry import register_model
-from ..layers import Conv2dBN, fuse_conv_bn_modules, make_divisible
+from ..layers import (Conv2dBN, FusedConv2d, conv_add, fuse_conv_bn_modules,
+                      fuse_conv_relu, make_divisible, to_fused_convs)
 from ..utils import shvit_convert
 from .base import HybridBackbone
 
 
 class Residual(nn.Module):
-    """``x + m(x)``; a depthwise 3x3 Conv2dBN inside fuses to one conv."""
+    """``x + m(x)``; a depthwise 3x3 Conv2dBN inside fuses to one conv. A
+    module with ``adds_residual`` takes the residual itself
+    (``m(x, residual=x)``) so that, in deploy mode, its last convolution adds
+    it in the same kernel."""
 
     def __init__(self, m):
         super().__init__()
         self.m = m
 
     def forward(self, x):
+        if getattr(self.m, 'adds_residual', False):
+            return self.m(x, residual=x)
         return x + self.m(x)
 
     @torch.no_grad()
@@ -39,6 +45,7 @@ class Residual(nn.Module):
 
 class FFN(nn.Module):
     """1x1 conv+BN (C -> hidden), ReLU, 1x1 conv+BN (hidden -> C)."""
+    adds_residual = True
 
     def __init__(self, dim, hidden_dim):
         super().__init__()
@@ -46,8 +53,16 @@ class FFN(nn.Module):
         self.act = nn.ReLU()
         self.pw2 = Conv2dBN(hidden_dim, dim, bn_weight_init=0)
 
-    def forward(self, x):
-        return self.pw2(self.act(self.pw1(x)))
+    def forward(self, x, residual=None):
+        return conv_add(self.pw2, self.act(self.pw1(x)), residual)
+
+    @torch.no_grad()
+    def fuse(self):
+        """Deploy form: conv+ReLU and conv+residual, one kernel each."""
+        self.pw1 = FusedConv2d.from_conv(self.pw1.fuse(), relu=True)
+        self.act = nn.Identity()
+        self.pw2 = FusedConv2d.from_conv(self.pw2.fuse())
+        return self
 
 
 class SqueezeExcite(nn.Module):
@@ -81,9 +96,24 @@ class PatchMerging(nn.Module):
         x = self.act(self.conv2(self.act(self.conv1(x))))
         return self.conv3(self.se(x))
 
+    @torch.no_grad()
+    def fuse(self):
+        """Deploy form: both ReLUs run inside their convolutions."""
+        self.conv1 = FusedConv2d.from_conv(self.conv1.fuse(), relu=True)
+        self.conv2 = FusedConv2d.from_conv(self.conv2.fuse(), relu=True)
+        self.act = nn.Identity()
+        self.conv3 = self.conv3.fuse()
+        return self
+
 
 class SHSA(nn.Module):
-    """Single-head self-attention on the first ``pdim`` channels."""
+    """Single-head self-attention on the first ``pdim`` channels.
+
+    Tokens are taken as (B, N, C) views of the qkv map, which cost no copy
+    when the map is channels-last (deploy mode); the result goes back to a
+    (B, C, H, W) view the same way.
+    """
+    adds_residual = True
 
     def __init__(self, dim, qk_dim, pdim):
         super().__init__()
@@ -96,23 +126,35 @@ class SHSA(nn.Module):
         self.proj = nn.Sequential(nn.ReLU(), Conv2dBN(dim, dim,
                                                       bn_weight_init=0))
 
+    def _qkv_tokens(self, x1):
+        """q, k: (B, N, qk_dim) and v: (B, N, pdim) of the first channels."""
+        qkv = self.qkv(self.pre_norm(x1))
+        B, C = qkv.shape[:2]
+        tokens = qkv.permute(0, 2, 3, 1).reshape(B, -1, C)
+        return tokens.split([self.qk_dim, self.qk_dim, self.pdim], dim=2)
+
     def attention(self, x):
         """Return the attention matrix (B, N, N) of input ``x``."""
-        x1 = self.pre_norm(x[:, :self.pdim])
-        q, k, _ = self.qkv(x1).flatten(2).split(
-            [self.qk_dim, self.qk_dim, self.pdim], dim=1)
-        return ((q.transpose(-2, -1) @ k) * self.scale).softmax(dim=-1)
+        q, k, _ = self._qkv_tokens(x[:, :self.pdim])
+        return ((q @ k.transpose(1, 2)) * self.scale).softmax(dim=-1)
 
-    def forward(self, x):
+    def forward(self, x, residual=None):
         B, _, H, W = x.shape
         x1, x2 = torch.split(x, [self.pdim, self.dim - self.pdim], dim=1)
-        x1 = self.pre_norm(x1)
-        # B, qk+qk+pdim, N -> q, k: B, qk, N; v: B, pdim, N
-        q, k, v = self.qkv(x1).flatten(2).split(
-            [self.qk_dim, self.qk_dim, self.pdim], dim=1)
-        attn = ((q.transpose(-2, -1) @ k) * self.scale).softmax(dim=-1)
-        x1 = (v @ attn.transpose(-2, -1)).reshape(B, self.pdim, H, W)
-        return self.proj(torch.cat([x1, x2], dim=1))
+        q, k, v = self._qkv_tokens(x1)
+        attn = ((q @ k.transpose(1, 2)) * self.scale).softmax(dim=-1)
+        x1 = (attn @ v).view(B, H, W, self.pdim).permute(0, 3, 1, 2)
+        x = self.proj[0](torch.cat([x1, x2], dim=1))  # ReLU
+        return conv_add(self.proj[1], x, residual)
+
+    @torch.no_grad()
+    def fuse(self):
+        """Deploy form: BNs folded, the residual added inside the output
+        projection, the ReLU before it done in place."""
+        self.qkv = self.qkv.fuse()
+        self.proj[0] = nn.ReLU(inplace=True)  # on the fresh concat
+        self.proj[1] = FusedConv2d.from_conv(self.proj[1].fuse())
+        return self
 
 
 class BasicBlock(nn.Module):
@@ -225,6 +267,8 @@ class SHViT(HybridBackbone):
         return [getattr(self, f'blocks{i + 1}') for i in range(self.num_stages)]
 
     def forward(self, x):
+        if self.deploy:  # the layout the fused CPU kernels run fastest in
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.patch_embed(x)
         outs = []
         for i, stage in enumerate(self.stages()):
@@ -240,9 +284,19 @@ class SHViT(HybridBackbone):
         return shvit_convert(state_dict)
 
     def switch_to_deploy(self):
-        """Fold every BatchNorm into its convolution (and depthwise residuals
-        into one conv); outputs are unchanged in eval mode."""
+        """Inference form; outputs are unchanged in eval mode.
+
+        Folds every BatchNorm into its convolution and each depthwise
+        residual into one conv (with the identity at the kernel centre),
+        runs every ReLU and residual add that follows a convolution inside it
+        (:class:`FusedConv2d`: one oneDNN kernel on CPU) and keeps weights
+        and activations channels-last. Not for training: the BN statistics
+        are gone.
+        """
         if self.deploy:
             return
         fuse_conv_bn_modules(self)
+        fuse_conv_relu(self.patch_embed)
+        to_fused_convs(self)
+        self.to(memory_format=torch.channels_last)
         self.deploy = True

@@ -1,6 +1,9 @@
-"""Conv+BN and BN+Linear pairs that fold into one layer for inference."""
+"""Conv+BN and BN+Linear pairs that fold into one layer for inference, and
+the deploy-time convolution that also runs its ReLU / residual add in the
+same oneDNN kernel on CPU."""
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 def make_divisible(value, divisor=8, min_value=None):
@@ -79,3 +82,141 @@ def fuse_conv_bn_modules(module):
         if fused is not child:
             setattr(module, name, fused)
     return module
+
+
+def _onednn_usable(x, weight):
+    """Whether oneDNN's fused convolution may run: CPU float32/bfloat16
+    inference in eager mode. Autograd, tracing (ONNX, jit, FLOP counters) and
+    torch.compile take the plain ops instead, which compute the same."""
+    return (x.device.type == 'cpu' and x.dtype in (torch.float32,
+                                                   torch.bfloat16)
+            and torch.backends.mkldnn.is_available()
+            and not (torch.is_grad_enabled() and
+                     (x.requires_grad or weight.requires_grad))
+            and not torch.jit.is_tracing() and not torch.jit.is_scripting()
+            and not torch.onnx.is_in_onnx_export()
+            and not torch.compiler.is_compiling())
+
+
+class FusedConv2d(nn.Conv2d):
+    """A deploy-time ``Conv2d`` (BN already folded) that can also apply a ReLU
+    and add a residual: ``relu?(conv(x) + residual)``.
+
+    On CPU (float32, or bfloat16 directly or under autocast) the whole thing
+    is one oneDNN convolution with post-ops, so the activation/sum costs no
+    extra pass over memory; elsewhere it is ``F.conv2d`` followed by the add
+    and ``F.relu``. Parameters and state-dict keys are those of the plain
+    ``Conv2d`` it replaces.
+    """
+
+    def __init__(self, *args, relu=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.relu = relu
+
+    @classmethod
+    @torch.no_grad()
+    def from_conv(cls, conv, relu=False):
+        fused = cls(conv.in_channels, conv.out_channels, conv.kernel_size,
+                    conv.stride, conv.padding, conv.dilation, conv.groups,
+                    bias=conv.bias is not None, padding_mode=conv.padding_mode,
+                    relu=relu, device=conv.weight.device,
+                    dtype=conv.weight.dtype)
+        fused.weight.copy_(conv.weight)
+        if conv.bias is not None:
+            fused.bias.copy_(conv.bias)
+        fused.requires_grad_(conv.weight.requires_grad)
+        return fused
+
+    def extra_repr(self):
+        return super().extra_repr() + (', relu=True' if self.relu else '')
+
+    def forward(self, x, residual=None):
+        if self.padding_mode == 'zeros' and isinstance(self.padding, tuple) \
+                and _onednn_usable(x, self.weight):
+            weight, bias = self.weight, self.bias
+            if torch.is_autocast_enabled('cpu'):
+                dtype = torch.get_autocast_dtype('cpu')
+                x, weight = x.to(dtype), weight.to(dtype)
+                bias = None if bias is None else bias.to(dtype)
+                residual = None if residual is None else residual.to(dtype)
+            elif weight.dtype != x.dtype:
+                return self._plain(x, residual)
+            act = 'relu' if self.relu else 'none'
+            weight = self._packed_weight(weight, x)
+            args = (weight, bias, list(self.padding), list(self.stride),
+                    list(self.dilation), self.groups)
+            if residual is None:
+                return torch.ops.mkldnn._convolution_pointwise(
+                    x, *args, act, [], '')
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, residual.to(x.dtype), *args, 'add', 1.0,
+                act if self.relu else None, [], None)
+        return self._plain(x, residual)
+
+    def _packed_weight(self, weight, x):
+        """``weight`` reordered once into oneDNN's blocked layout for this
+        kind of input (cached until the parameter changes)."""
+        key = (x.dtype, x.shape[1:2], self.weight._version,
+               self.weight.data_ptr())
+        cache = self.__dict__.get('_packed')
+        if cache is None or cache[0] != key:
+            packed = torch.ops.mkldnn._reorder_convolution_weight(
+                weight, list(self.padding), list(self.stride),
+                list(self.dilation), self.groups, list(x.shape))
+            cache = self.__dict__['_packed'] = (key, packed)
+        return cache[1]
+
+    def __getstate__(self):  # the oneDNN cache neither pickles nor copies
+        state = super().__getstate__()
+        state = dict(state)
+        state.pop('_packed', None)
+        return state
+
+    def _plain(self, x, residual=None):
+        y = super().forward(x)
+        if residual is not None:
+            y = y + residual
+        return F.relu(y) if self.relu else y
+
+
+def conv_add(conv, x, residual=None):
+    """``conv(x) + residual`` through :class:`FusedConv2d` when ``conv`` is
+    one (one kernel), else as two ops."""
+    if isinstance(conv, FusedConv2d):
+        return conv(x, residual)
+    y = conv(x)
+    return y if residual is None else y + residual
+
+
+def to_fused_convs(module):
+    """Make every plain ``nn.Conv2d`` under ``module`` a
+    :class:`FusedConv2d` (same weights; on CPU it runs with its weights
+    packed once for oneDNN). Returns the number converted."""
+    count = 0
+    for name, child in module.named_children():
+        if type(child) is nn.Conv2d:
+            setattr(module, name, FusedConv2d.from_conv(child))
+            count += 1
+        else:
+            count += to_fused_convs(child)
+    return count
+
+
+def fuse_conv_relu(module):
+    """Turn every ``Conv2d`` directly followed by a ``ReLU`` in an
+    ``nn.Sequential`` (BN already folded) into a :class:`FusedConv2d` with
+    ``relu=True``, the ReLU becoming ``nn.Identity``, recursively. Returns the
+    number of pairs fused."""
+    count = 0
+    for child in module.children():
+        count += fuse_conv_relu(child)
+    if isinstance(module, nn.Sequential):
+        names = list(module._modules)
+        for a, b in zip(names, names[1:]):
+            conv, act = module._modules[a], module._modules[b]
+            if type(conv) in (nn.Conv2d, FusedConv2d) and \
+                    type(act) is nn.ReLU and not getattr(conv, 'relu', False):
+                module._modules[a] = FusedConv2d.from_conv(conv, relu=True)
+                module._modules[b] = nn.Identity()
+                count += 1
+    return count
