@@ -59,3 +59,12 @@ def test_plot_two_configs(tmp_path):
     assert {r['model'] for r in res} == {'imagenet_shvit_s1',
                                          'imagenet_shvit_s2'}
     assert all(r['published_top1'] is not None for r in res)
+
+
+def test_deploy_of_a_model_without_deploy_form_is_refused():
+    r = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark.py',
+         'configs/maskrcnn_ham_r50_coco.py', '--deploy', *TINY],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0
+    assert 'has no module with switch_to_deploy()' in r.stderr

@@ -10,9 +10,11 @@
 Protocol (SHViT's speed test): random input, ``--warmup-secs`` of warm-up
 then a time-based window of ``--secs``; every iteration is synchronised on
 GPU. Throughput = images / second; latency = mean (and median) wall time of
-one batch. ``--deploy`` times both the unfused and the fused
-(``switch_to_deploy()``) model; without it only the unfused one (the model
-as trained, in eval mode). With ``--compare-timm`` timm's implementation of
+one batch. ``--deploy`` times both the unfused and the deploy
+(``switch_to_deploy()``: BNs folded, conv+activation and conv+residual as one
+oneDNN kernel with packed weights on CPU, channels-last inside) model;
+without it only the unfused one (the model as trained, in eval mode). A
+model with nothing to switch is refused with ``--deploy``. With ``--compare-timm`` timm's implementation of
 the same model (SHViT s1..s4; fused with its own ``fuse()`` in deploy mode)
 is timed in the same process, alternating with ours every iteration (in
 ABBA order, so that load changes on a shared machine hit both alike), and the
@@ -228,6 +230,13 @@ def benchmark(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     targets = build_targets(args)
+    for name, model, *_ in targets if args.deploy else ():
+        if not any(callable(getattr(m, 'switch_to_deploy', None))
+                   for m in model.modules()):
+            raise SystemExit(
+                f'--deploy: {name} has no module with switch_to_deploy() '
+                '(mmhybrid backbones and heads have one); drop --deploy to '
+                'time it as trained')
     modes = ['unfused', 'deploy'] if args.deploy else ['unfused']
     jobs = []  # (target, dtype, mode)
     for tgt in targets:

@@ -1,13 +1,15 @@
 """The OpenMMLab backbone contract, written once for every mmhybrid backbone:
 ``out_indices`` / ``frozen_stages`` checks, freezing, ``norm_eval``,
-``with_cp`` and ``init_cfg=dict(type='Pretrained', ...)`` through the checked
-loader (no silent partial loads)."""
+``with_cp``, ``init_cfg=dict(type='Pretrained', ...)`` through the checked
+loader (no silent partial loads) and ``switch_to_deploy()``."""
 import copy
 
+import torch
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..layers import deploy_convs
 from ..utils import load_pretrained
 
 
@@ -24,6 +26,7 @@ class HybridBackbone(BaseModule):
     """
     arch_zoo = {}
     arch_keys = {}
+    deploy = False
 
     @classmethod
     def _resolve_arch(cls, arch):
@@ -86,6 +89,33 @@ class HybridBackbone(BaseModule):
                 if isinstance(m, _BatchNorm):
                     m.eval()
         return self
+
+    def switch_to_deploy(self):
+        """Turn the model into its inference form, in place; in eval mode
+        the outputs are unchanged (up to float rounding).
+
+        Every BatchNorm is folded into its convolution (modules with a
+        ``fuse()`` method fold themselves, e.g. SHViT's depthwise residuals
+        into one conv), a ReLU/SiLU or residual add that follows a
+        convolution runs inside it
+        (:class:`~mmhybrid.models.layers.FusedConv2d`: one oneDNN kernel with
+        packed weights on CPU), weights and activations are channels-last.
+        Outputs stay contiguous NCHW (mmcv's ops, e.g. RoIAlign, assume it).
+        Not for training: the BN statistics are gone.
+        """
+        if self.deploy:
+            return
+        deploy_convs(self)
+        self.deploy = True
+
+    def _deploy_input(self, x):
+        """The input in the layout the deploy form runs fastest in."""
+        if self.deploy and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _deploy_output(self, x):
+        return x.contiguous() if self.deploy else x
 
     def _checkpointed(self, module, x, *args):
         """``module(x, *args)``, gradient-checkpointed when ``with_cp``."""

@@ -135,10 +135,10 @@ class HAMViT(HybridBackbone):
 
     def forward(self, x):
         outs = []
-        x = self.stem(x)
+        x = self.stem(self._deploy_input(x))
         x = x + self.ham(x)
         if 0 in self.out_indices:
-            outs.append(x)
+            outs.append(self._deploy_output(x))
         x = self.patch_embed(x)
         B, C, H, W = x.shape
         x = x.flatten(2).transpose(1, 2)  # B, H*W, C
@@ -149,7 +149,8 @@ class HAMViT(HybridBackbone):
             x = self._checkpointed(layer, x)
         x = self.norm(x)
         if 1 in self.out_indices:
-            outs.append(x.transpose(1, 2).reshape(B, C, H, W))
+            # contiguous NCHW: mmcv's ops (RoIAlign) misread transposed views
+            outs.append(x.transpose(1, 2).reshape(B, C, H, W).contiguous())
         return tuple(outs)
 
     def _frozen_modules(self):

@@ -11,7 +11,7 @@ import torch.nn as nn
 
 from ...registry import register_model
 from ..layers import (Conv2dBN, FusedConv2d, conv_add, fuse_conv_bn_modules,
-                      fuse_conv_relu, make_divisible, to_fused_convs)
+                      make_divisible)
 from ..utils import shvit_convert
 from .base import HybridBackbone
 
@@ -59,7 +59,7 @@ class FFN(nn.Module):
     @torch.no_grad()
     def fuse(self):
         """Deploy form: conv+ReLU and conv+residual, one kernel each."""
-        self.pw1 = FusedConv2d.from_conv(self.pw1.fuse(), relu=True)
+        self.pw1 = FusedConv2d.from_conv(self.pw1.fuse(), 'relu')
         self.act = nn.Identity()
         self.pw2 = FusedConv2d.from_conv(self.pw2.fuse())
         return self
@@ -99,8 +99,8 @@ class PatchMerging(nn.Module):
     @torch.no_grad()
     def fuse(self):
         """Deploy form: both ReLUs run inside their convolutions."""
-        self.conv1 = FusedConv2d.from_conv(self.conv1.fuse(), relu=True)
-        self.conv2 = FusedConv2d.from_conv(self.conv2.fuse(), relu=True)
+        self.conv1 = FusedConv2d.from_conv(self.conv1.fuse(), 'relu')
+        self.conv2 = FusedConv2d.from_conv(self.conv2.fuse(), 'relu')
         self.act = nn.Identity()
         self.conv3 = self.conv3.fuse()
         return self
@@ -260,21 +260,18 @@ class SHViT(HybridBackbone):
             ]
             self.add_module(f'blocks{i + 1}', nn.Sequential(*layers))
         self.out_channels = [ed[i] for i in self.out_indices]
-        self.deploy = False
         self._freeze_stages()
 
     def stages(self):
         return [getattr(self, f'blocks{i + 1}') for i in range(self.num_stages)]
 
     def forward(self, x):
-        if self.deploy:  # the layout the fused CPU kernels run fastest in
-            x = x.contiguous(memory_format=torch.channels_last)
-        x = self.patch_embed(x)
+        x = self.patch_embed(self._deploy_input(x))
         outs = []
         for i, stage in enumerate(self.stages()):
             x = self._run_sequential(stage, x)
             if i in self.out_indices:
-                outs.append(x)
+                outs.append(self._deploy_output(x))
         return tuple(outs)
 
     def _frozen_modules(self):
@@ -282,21 +279,3 @@ class SHViT(HybridBackbone):
 
     def _convert_pretrained(self, state_dict):
         return shvit_convert(state_dict)
-
-    def switch_to_deploy(self):
-        """Inference form; outputs are unchanged in eval mode.
-
-        Folds every BatchNorm into its convolution and each depthwise
-        residual into one conv (with the identity at the kernel centre),
-        runs every ReLU and residual add that follows a convolution inside it
-        (:class:`FusedConv2d`: one oneDNN kernel on CPU) and keeps weights
-        and activations channels-last. Not for training: the BN statistics
-        are gone.
-        """
-        if self.deploy:
-            return
-        fuse_conv_bn_modules(self)
-        fuse_conv_relu(self.patch_embed)
-        to_fused_convs(self)
-        self.to(memory_format=torch.channels_last)
-        self.deploy = True

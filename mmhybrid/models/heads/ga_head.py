@@ -25,6 +25,7 @@ from mmpretrain.models.heads import ClsHead
 
 from ...registry import register_model
 from ..backbones.ga_cswin import CSWinBlock
+from ..layers import deploy_convs
 
 
 def decorrelation_loss(logits):
@@ -302,6 +303,11 @@ class GAHead(ClsHead):
             x_cls = x_cls.flatten(2).transpose(1, 2)  # B, 1, embed_dim
             tokens.append(self.ga[k](x_cls, x).squeeze(1))
         return tokens
+
+    def switch_to_deploy(self):
+        """Fold the branch projections' BNs into their grouped convs (the
+        other layers have none); outputs unchanged in eval mode."""
+        deploy_convs(self)
 
     def forward_branches(self, feats):
         """The logits of every branch, each (B, num_classes)."""

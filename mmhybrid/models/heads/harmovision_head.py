@@ -4,7 +4,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.heads import ClsHead
 
 from ...registry import register_model
-from ..layers import Conv2dBN
+from ..layers import Conv2dBN, deploy_convs
 
 
 @register_model
@@ -48,3 +48,7 @@ class HarmoVisionClsHead(ClsHead):
 
     def forward(self, feats):
         return self.fc(self.dropout(self.pre_logits(feats)))
+
+    def switch_to_deploy(self):
+        """Fold the BN into the 1x1 conv and run the SiLU inside it."""
+        self.conv_1x1_exp = deploy_convs(self.conv_1x1_exp)

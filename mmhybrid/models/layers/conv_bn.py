@@ -32,17 +32,27 @@ class Conv2dBN(nn.Sequential):
         nn.init.constant_(self.bn.weight, bn_weight_init)
         nn.init.constant_(self.bn.bias, 0)
 
-    @torch.no_grad()
     def fuse(self):
         """Return a Conv2d with bias computing the same function."""
-        c, bn = self.c, self.bn
-        scale = bn.weight / (bn.running_var + bn.eps).sqrt()
-        fused = nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size,
-                          c.stride, c.padding, c.dilation, c.groups,
-                          bias=True, device=c.weight.device)
-        fused.weight.copy_(c.weight * scale[:, None, None, None])
-        fused.bias.copy_(bn.bias - bn.running_mean * scale)
-        return fused
+        return fold_bn(self.c, self.bn)
+
+
+@torch.no_grad()
+def fold_bn(conv, bn):
+    """A ``Conv2d`` with bias computing ``bn(conv(x))`` (BN in eval mode)."""
+    std = (bn.running_var + bn.eps).sqrt()
+    scale = bn.weight / std if bn.affine else 1 / std
+    shift = bn.bias if bn.affine else torch.zeros_like(std)
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                      conv.stride, conv.padding, conv.dilation, conv.groups,
+                      bias=True, padding_mode=conv.padding_mode,
+                      device=conv.weight.device, dtype=conv.weight.dtype)
+    fused.weight.copy_(conv.weight * scale[:, None, None, None])
+    bias = shift - bn.running_mean * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias * scale
+    fused.bias.copy_(bias)
+    return fused
 
 
 class BNLinear(nn.Sequential):
@@ -98,28 +108,39 @@ def _onednn_usable(x, weight):
             and not torch.compiler.is_compiling())
 
 
+# activation -> (oneDNN post-op name, function, module type)
+_ACTS = {'relu': ('relu', F.relu, nn.ReLU), 'silu': ('swish', F.silu, nn.SiLU)}
+
+
 class FusedConv2d(nn.Conv2d):
-    """A deploy-time ``Conv2d`` (BN already folded) that can also apply a ReLU
-    and add a residual: ``relu?(conv(x) + residual)``.
+    """A deploy-time ``Conv2d`` (BN already folded) that can also add a
+    residual and apply an activation: ``act(conv(x) + residual)``.
 
     On CPU (float32, or bfloat16 directly or under autocast) the whole thing
-    is one oneDNN convolution with post-ops, so the activation/sum costs no
-    extra pass over memory; elsewhere it is ``F.conv2d`` followed by the add
-    and ``F.relu``. Parameters and state-dict keys are those of the plain
-    ``Conv2d`` it replaces.
+    is one oneDNN convolution with post-ops and weights packed once for it,
+    so the add and the activation cost no extra pass over memory; elsewhere
+    (GPU, autograd, tracing/ONNX export, torch.compile) it is ``F.conv2d``
+    followed by the add and the activation. Parameters and state-dict keys
+    are those of the plain ``Conv2d`` it replaces.
+
+    Args:
+        act (str, optional): ``'relu'``, ``'silu'`` or None.
     """
 
-    def __init__(self, *args, relu=False, **kwargs):
+    def __init__(self, *args, act=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.relu = relu
+        if act is not None and act not in _ACTS:
+            raise ValueError(f'act must be one of {sorted(_ACTS)} or None, '
+                             f'got {act!r}')
+        self.act = act
 
     @classmethod
     @torch.no_grad()
-    def from_conv(cls, conv, relu=False):
+    def from_conv(cls, conv, act=None):
         fused = cls(conv.in_channels, conv.out_channels, conv.kernel_size,
                     conv.stride, conv.padding, conv.dilation, conv.groups,
                     bias=conv.bias is not None, padding_mode=conv.padding_mode,
-                    relu=relu, device=conv.weight.device,
+                    act=act, device=conv.weight.device,
                     dtype=conv.weight.dtype)
         fused.weight.copy_(conv.weight)
         if conv.bias is not None:
@@ -128,7 +149,8 @@ class FusedConv2d(nn.Conv2d):
         return fused
 
     def extra_repr(self):
-        return super().extra_repr() + (', relu=True' if self.relu else '')
+        return super().extra_repr() + (f', act={self.act!r}'
+                                       if self.act else '')
 
     def forward(self, x, residual=None):
         if self.padding_mode == 'zeros' and isinstance(self.padding, tuple) \
@@ -138,19 +160,16 @@ class FusedConv2d(nn.Conv2d):
                 dtype = torch.get_autocast_dtype('cpu')
                 x, weight = x.to(dtype), weight.to(dtype)
                 bias = None if bias is None else bias.to(dtype)
-                residual = None if residual is None else residual.to(dtype)
             elif weight.dtype != x.dtype:
                 return self._plain(x, residual)
-            act = 'relu' if self.relu else 'none'
-            weight = self._packed_weight(weight, x)
-            args = (weight, bias, list(self.padding), list(self.stride),
-                    list(self.dilation), self.groups)
+            act = _ACTS[self.act][0] if self.act else None
+            args = (self._packed_weight(weight, x), bias, list(self.padding),
+                    list(self.stride), list(self.dilation), self.groups)
             if residual is None:
                 return torch.ops.mkldnn._convolution_pointwise(
-                    x, *args, act, [], '')
+                    x, *args, act or 'none', [], '')
             return torch.ops.mkldnn._convolution_pointwise(
-                x, residual.to(x.dtype), *args, 'add', 1.0,
-                act if self.relu else None, [], None)
+                x, residual.to(x.dtype), *args, 'add', 1.0, act, [], None)
         return self._plain(x, residual)
 
     def _packed_weight(self, weight, x):
@@ -176,7 +195,7 @@ class FusedConv2d(nn.Conv2d):
         y = super().forward(x)
         if residual is not None:
             y = y + residual
-        return F.relu(y) if self.relu else y
+        return _ACTS[self.act][1](y) if self.act else y
 
 
 def conv_add(conv, x, residual=None):
@@ -202,21 +221,56 @@ def to_fused_convs(module):
     return count
 
 
-def fuse_conv_relu(module):
-    """Turn every ``Conv2d`` directly followed by a ``ReLU`` in an
-    ``nn.Sequential`` (BN already folded) into a :class:`FusedConv2d` with
-    ``relu=True``, the ReLU becoming ``nn.Identity``, recursively. Returns the
-    number of pairs fused."""
+def fuse_conv_act(module):
+    """Turn every ``Conv2d`` followed by a ``ReLU`` or ``SiLU`` in an
+    ``nn.Sequential`` (BN already folded; ``nn.Identity`` in between is
+    skipped) into a :class:`FusedConv2d` running
+    that activation, the activation module becoming ``nn.Identity``,
+    recursively. Returns the number of pairs fused."""
     count = 0
     for child in module.children():
-        count += fuse_conv_relu(child)
+        count += fuse_conv_act(child)
     if isinstance(module, nn.Sequential):
-        names = list(module._modules)
+        names = [n for n, m in module._modules.items()  # skip folded BNs
+                 if not isinstance(m, nn.Identity)]
         for a, b in zip(names, names[1:]):
             conv, act = module._modules[a], module._modules[b]
-            if type(conv) in (nn.Conv2d, FusedConv2d) and \
-                    type(act) is nn.ReLU and not getattr(conv, 'relu', False):
-                module._modules[a] = FusedConv2d.from_conv(conv, relu=True)
+            kind = [k for k, (_, _, t) in _ACTS.items() if type(act) is t]
+            if type(conv) in (nn.Conv2d, FusedConv2d) and kind and \
+                    getattr(conv, 'act', None) is None:
+                module._modules[a] = FusedConv2d.from_conv(conv, kind[0])
                 module._modules[b] = nn.Identity()
                 count += 1
     return count
+
+
+def fold_conv_bn_pairs(module):
+    """Fold every ``BatchNorm2d`` that directly follows a ``Conv2d`` in an
+    ``nn.Sequential`` into that conv (the BN becomes ``nn.Identity``),
+    recursively; for layers not built from :class:`Conv2dBN`. Returns the
+    number folded."""
+    count = 0
+    for child in module.children():
+        count += fold_conv_bn_pairs(child)
+    if isinstance(module, nn.Sequential):
+        names = list(module._modules)
+        for a, b in zip(names, names[1:]):
+            conv, bn = module._modules[a], module._modules[b]
+            if type(conv) is nn.Conv2d and type(bn) is nn.BatchNorm2d \
+                    and bn.track_running_stats:
+                module._modules[a] = fold_bn(conv, bn)
+                module._modules[b] = nn.Identity()
+                count += 1
+    return count
+
+
+def deploy_convs(module):
+    """The inference form of ``module``, in place: every BN folded into its
+    conv (:func:`fuse_conv_bn_modules`, :func:`fold_conv_bn_pairs`), ReLU/SiLU after a conv run inside
+    it (:func:`fuse_conv_act`), every conv a :class:`FusedConv2d`, weights
+    channels-last. Returns ``module``."""
+    module = fuse_conv_bn_modules(module)
+    fold_conv_bn_pairs(module)
+    fuse_conv_act(module)
+    to_fused_convs(module)
+    return module.to(memory_format=torch.channels_last)
