@@ -59,6 +59,14 @@ def test_plot_two_configs(tmp_path):
     assert {r['model'] for r in res} == {'imagenet_shvit_s1',
                                          'imagenet_shvit_s2'}
     assert all(r['published_top1'] is not None for r in res)
+    png2 = tmp_path / 'again.png'  # redrawn from the JSON, no timing
+    r = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark.py', '--replot',
+         str(out), '--plot', str(png2)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert png2.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert '| imagenet_shvit_s2 | unfused |' in r.stdout
 
 
 def test_deploy_of_a_model_without_deploy_form_is_refused():

@@ -6,6 +6,8 @@
     # several classifiers: table, JSON, accuracy-vs-throughput plot
     python tools/analysis_tools/benchmark.py configs/imagenet_shvit_s1.py \
         configs/imagenet_shvit_s2.py --deploy --out bench.json --plot acc.png
+    # the plot again from that JSON, without timing
+    python tools/analysis_tools/benchmark.py --replot bench.json --plot acc.png
 
 Protocol (SHViT's speed test): random input, ``--warmup-secs`` of warm-up
 then a time-based window of ``--secs``; every iteration is synchronised on
@@ -79,8 +81,17 @@ def parse_args(argv=None):
     p.add_argument('--out', help='write the results as JSON')
     p.add_argument('--plot', help='accuracy-vs-throughput PNG (configs '
                    'with published_top1)')
+    p.add_argument('--replot', metavar='JSON',
+                   help='redraw --plot (and reprint the table) from the JSON '
+                   'of an earlier run instead of timing again')
     p.add_argument('--no-progress', action='store_true')
     args = p.parse_args(argv)
+    if args.replot:
+        if not args.plot:
+            p.error('--replot needs --plot PNG')
+        if not osp.isfile(args.replot):
+            p.error(f'--replot: no such file {args.replot}')
+        return args
     if not args.configs and not args.backbone:
         p.error('give config(s) or --backbone')
     if args.configs and args.backbone:
@@ -326,24 +337,38 @@ def table(results):
     return '\n'.join(lines)
 
 
+def _family(model_name):
+    """'imagenet_shvit_s1' -> 'shvit' (configs of one family share a line)."""
+    name = model_name.replace('imagenet_', '')
+    return name.rsplit('_', 1)[0] if '_' in name else name
+
+
 def plot(results, path):
-    """Published top-1 vs throughput, one line per (dtype, mode)."""
+    """Published top-1 vs throughput (log scale): one line per model family
+    and (dtype, mode); colour = family, dashed = unfused."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     series = {}
     for r in results:
         if r['published_top1'] is not None:
-            series.setdefault((r['dtype'], r['mode']), []).append(r)
+            key = (_family(r['model']), r['dtype'], r['mode'])
+            series.setdefault(key, []).append(r)
     if not series:
         raise SystemExit('--plot: no result has a published_top1 '
                          '(give configs that set it)')
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for (dtype, mode), rows in sorted(series.items()):
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    colours = {}
+    for (family, dtype, mode), rows in sorted(series.items()):
         rows = sorted(rows, key=lambda r: r['published_top1'])
+        colour = colours.setdefault(family, f'C{len(colours)}')
         ax.plot([r['throughput'] for r in rows],
-                [r['published_top1'] for r in rows], 'o-',
-                label=f'{dtype}, {mode}')
+                [r['published_top1'] for r in rows],
+                'o-' if mode == 'deploy' else 'o--', color=colour,
+                alpha=1. if mode == 'deploy' else .5,
+                label=f'{family} ({mode}, {dtype})')
+        if mode == 'unfused' and (family, dtype, 'deploy') in series:
+            continue  # name each point once
         for r in rows:
             ax.annotate(r['model'].replace('imagenet_', ''),
                         (r['throughput'], r['published_top1']),
@@ -353,6 +378,7 @@ def plot(results, path):
     ax.set_xlabel(f"throughput (img/s; {r0['device']}, {r0['threads']} "
                   f"threads, batch {r0['batch_size']}"
                   f"{', channels_last' if r0['channels_last'] else ''})")
+    ax.set_xscale('log')
     ax.set_ylabel('published ImageNet top-1 (%)')
     ax.grid(alpha=.3)
     ax.legend(fontsize=8)
@@ -363,6 +389,13 @@ def plot(results, path):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.replot:
+        with open(args.replot) as f:
+            results = json.load(f)['results']
+        print(table(results))
+        plot(results, args.plot)
+        print(f'wrote {args.plot}')
+        return
     results = benchmark(args)
     print(table(results))
     if args.out:
