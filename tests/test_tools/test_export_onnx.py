@@ -56,6 +56,17 @@ def test_shvit_backbone_dynamic(tmp_path):
     assert got[0].shape[0] == 3
 
 
+def test_hamvit_dynamic_size_follows_the_position_embedding(tmp_path):
+    model = tool.build_backbone('HAMViT', None)
+    assert _deploy(model) == ['HAMViT']
+    out = str(tmp_path / 'hamvit.onnx')
+    x = torch.randn(1, 3, 224, 224)
+    tool.export(model, x, out, opset=17, dynamic=True)
+    # another size: the exported graph resizes the position embedding
+    errs = tool.parity(model, out, torch.randn(2, 3, 256, 192))
+    assert all(r < 1e-4 for _, r in errs), errs
+
+
 def test_classifier_config_cli(tmp_path, capsys):
     out = str(tmp_path / 'cls.onnx')
     rc = tool.main([osp.join(ROOT, 'configs/imagenet_shvit_s1.py'),

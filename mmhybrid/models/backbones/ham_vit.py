@@ -10,6 +10,7 @@ classifier with dropout 0.3.
 """
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.model import ModuleList
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones.vision_transformer import \
@@ -142,8 +143,7 @@ class HAMViT(HybridBackbone):
         x = self.patch_embed(x)
         B, C, H, W = x.shape
         x = x.flatten(2).transpose(1, 2)  # B, H*W, C
-        x = x + resize_pos_embed(self.pos_embed, self.patch_resolution,
-                                 (H, W), mode='bicubic', num_extra_tokens=0)
+        x = x + self._pos_embed((H, W))
         x = self.drop_after_pos(x)
         for layer in self.layers:
             x = self._checkpointed(layer, x)
@@ -152,6 +152,20 @@ class HAMViT(HybridBackbone):
             # contiguous NCHW: mmcv's ops (RoIAlign) misread transposed views
             outs.append(x.transpose(1, 2).reshape(B, C, H, W).contiguous())
         return tuple(outs)
+
+    def _pos_embed(self, hw):
+        """The position embedding for an (H, W) token grid, bicubically
+        resized from the trained grid. While tracing (ONNX export) it is
+        resized even at the trained size (bicubic at scale 1 is the
+        identity), so that the exported graph follows the input size."""
+        h0, w0 = self.patch_resolution
+        if not torch.jit.is_tracing() or tuple(hw) != (h0, w0):
+            return resize_pos_embed(self.pos_embed, self.patch_resolution,
+                                    hw, mode='bicubic', num_extra_tokens=0)
+        grid = self.pos_embed.reshape(1, h0, w0, -1).permute(0, 3, 1, 2)
+        grid = F.interpolate(grid, size=hw, mode='bicubic',
+                             align_corners=False)
+        return grid.flatten(2).transpose(1, 2)
 
     def _frozen_modules(self):
         modules = [self.stem, self.ham]
