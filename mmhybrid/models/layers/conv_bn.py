@@ -104,8 +104,7 @@ def _onednn_usable(x, weight):
             and not (torch.is_grad_enabled() and
                      (x.requires_grad or weight.requires_grad))
             and not torch.jit.is_tracing() and not torch.jit.is_scripting()
-            and not torch.onnx.is_in_onnx_export()
-            and not torch.compiler.is_compiling())
+            and not torch.onnx.is_in_onnx_export())
 
 
 # activation -> (oneDNN post-op name, function, module type)
@@ -153,6 +152,8 @@ class FusedConv2d(nn.Conv2d):
                                        if self.act else '')
 
     def forward(self, x, residual=None):
+        if torch.compiler.is_compiling():  # inductor fuses on its own
+            return self._plain(x, residual)
         if self.padding_mode == 'zeros' and isinstance(self.padding, tuple) \
                 and _onednn_usable(x, self.weight):
             weight, bias = self.weight, self.bias
