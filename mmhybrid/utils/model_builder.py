@@ -74,15 +74,16 @@ def build_backbone(name, arch=None, **kwargs):
 
 
 def switch_to_deploy(model):
-    """Call ``switch_to_deploy()`` on every (sub)module that has it (BN
-    folding, re-parameterisation). Returns the number of modules switched."""
-    count = 0
-    for module in list(model.modules()):
-        fn = getattr(module, 'switch_to_deploy', None)
-        if callable(fn):
-            fn()
-            count += 1
-    return count
+    """Call ``switch_to_deploy()`` on the outermost (sub)modules that have it
+    (backbones, heads: BN folding, fused convs). Returns their class names;
+    empty if the model has no deploy form."""
+    if callable(getattr(model, 'switch_to_deploy', None)):
+        model.switch_to_deploy()
+        return [type(model).__name__]
+    done = []
+    for child in model.children():
+        done += switch_to_deploy(child)
+    return done
 
 
 def test_resolution(cfg):

@@ -172,7 +172,7 @@ def test_every_family_deploys_to_the_same_function(config):
     x = torch.randn(2, 3, 96, 112)
     with torch.no_grad():
         ref = model(x, mode='tensor')
-        assert switch_to_deploy(model) >= 1
+        assert switch_to_deploy(model)  # class names of what switched
         assert model.backbone.deploy
         out = model(x, mode='tensor')
         feats = model.backbone(x)

@@ -36,6 +36,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from mmhybrid.utils import switch_to_deploy  # noqa: E402
+
 
 class ExportError(RuntimeError):
     """An export that cannot be done, with the reason in words."""
@@ -190,19 +192,6 @@ def randomize_norms(model, seed=0):
                 m.bias.data.copy_(torch.randn(c, generator=g) * 0.1)
             n += 1
     return n
-
-
-def switch_to_deploy(module):
-    """Call ``switch_to_deploy()`` on the outermost modules that have it;
-    return their class names."""
-    if hasattr(module, 'switch_to_deploy') and not isinstance(
-            module, (_Logits, _TupleOut)):
-        module.switch_to_deploy()
-        return [type(module).__name__]
-    done = []
-    for child in module.children():
-        done += switch_to_deploy(child)
-    return done
 
 
 # --------------------------------------------------------------- export --

@@ -229,39 +229,41 @@ def fuse_conv_act(module):
     that activation, the activation module becoming ``nn.Identity``,
     recursively. Returns the number of pairs fused."""
     count = 0
-    for child in module.children():
-        count += fuse_conv_act(child)
-    if isinstance(module, nn.Sequential):
-        names = [n for n, m in module._modules.items()  # skip folded BNs
-                 if not isinstance(m, nn.Identity)]
-        for a, b in zip(names, names[1:]):
-            conv, act = module._modules[a], module._modules[b]
-            kind = [k for k, (_, _, t) in _ACTS.items() if type(act) is t]
-            if type(conv) in (nn.Conv2d, FusedConv2d) and kind and \
-                    getattr(conv, 'act', None) is None:
-                module._modules[a] = FusedConv2d.from_conv(conv, kind[0])
-                module._modules[b] = nn.Identity()
-                count += 1
+    for seq, a, b in _sequential_pairs(module):
+        conv, act = seq._modules[a], seq._modules[b]
+        kind = [k for k, (_, _, t) in _ACTS.items() if type(act) is t]
+        if type(conv) in (nn.Conv2d, FusedConv2d) and kind and \
+                getattr(conv, 'act', None) is None:
+            seq._modules[a] = FusedConv2d.from_conv(conv, kind[0])
+            seq._modules[b] = nn.Identity()
+            count += 1
     return count
 
 
+def _sequential_pairs(module):
+    """``(seq, name_a, name_b)`` for every two neighbouring children of every
+    ``nn.Sequential`` under ``module`` (itself included), skipping
+    ``nn.Identity`` (what an earlier fusion leaves behind)."""
+    for seq in module.modules():
+        if isinstance(seq, nn.Sequential):
+            names = [n for n, m in seq._modules.items()
+                     if not isinstance(m, nn.Identity)]
+            yield from ((seq, a, b) for a, b in zip(names, names[1:]))
+
+
 def fold_conv_bn_pairs(module):
-    """Fold every ``BatchNorm2d`` that directly follows a ``Conv2d`` in an
+    """Fold every ``BatchNorm2d`` that follows a ``Conv2d`` in an
     ``nn.Sequential`` into that conv (the BN becomes ``nn.Identity``),
     recursively; for layers not built from :class:`Conv2dBN`. Returns the
     number folded."""
     count = 0
-    for child in module.children():
-        count += fold_conv_bn_pairs(child)
-    if isinstance(module, nn.Sequential):
-        names = list(module._modules)
-        for a, b in zip(names, names[1:]):
-            conv, bn = module._modules[a], module._modules[b]
-            if type(conv) is nn.Conv2d and type(bn) is nn.BatchNorm2d \
-                    and bn.track_running_stats:
-                module._modules[a] = fold_bn(conv, bn)
-                module._modules[b] = nn.Identity()
-                count += 1
+    for seq, a, b in _sequential_pairs(module):
+        conv, bn = seq._modules[a], seq._modules[b]
+        if type(conv) is nn.Conv2d and type(bn) is nn.BatchNorm2d \
+                and bn.track_running_stats:
+            seq._modules[a] = fold_bn(conv, bn)
+            seq._modules[b] = nn.Identity()
+            count += 1
     return count
 
 
