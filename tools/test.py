@@ -29,7 +29,7 @@ def main():
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint!r}')
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
-                      args.launcher)
+                      args.launcher, args.allow_partial_load)
     cfg.load_from = args.checkpoint
     if args.show_dir:
         vis_hook = cfg.default_hooks.get('visualization')

@@ -9,6 +9,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmhybrid  # noqa: F401  (applies the stack fixes)
+from mmhybrid.engine.safe_load import TRUST_ENV
 
 # default_scope of a config -> (task, framework package)
 TASKS = {
@@ -38,12 +39,37 @@ def add_common_args(parser):
                         choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--allow-partial-load', action='store_true',
+        help='load a checkpoint (load_from / the tested checkpoint) that '
+        'lacks keys or has tensors of other shapes: what fits is loaded, '
+        'the rest keeps its initialisation (default: refuse such a file)')
+    add_trust_arg(parser)
+    return parser
+
+
+def add_trust_arg(parser):
+    """``--trust-checkpoint``: the explicit opt-in to fully unpickle
+    checkpoint files (sets ``MMHYBRID_TRUST_CHECKPOINTS=1``)."""
+    parser.add_argument(
+        '--trust-checkpoint', action='store_true',
+        help='fully unpickle checkpoint files (weights_only=False). Only '
+        'for a legacy file you trust: unpickling can run code from it. '
+        f'Same as {TRUST_ENV}=1.')
     return parser
 
 
 def parse_common_args(parser):
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    apply_trust_arg(args)
+    return args
+
+
+def apply_trust_arg(args):
+    """Honour ``--trust-checkpoint``; returns ``args``."""
+    if getattr(args, 'trust_checkpoint', False):
+        os.environ[TRUST_ENV] = '1'
     return args
 
 
@@ -59,7 +85,8 @@ def config_task(cfg):
     return TASKS[scope][0]
 
 
-def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
+def load_config(path, cfg_options=None, work_dir=None, launcher='none',
+                allow_partial_load=False):
     """Load a config and apply the standard command-line overrides."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'Config file not found: {path!r}')
@@ -67,6 +94,8 @@ def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     cfg.launcher = launcher
+    if allow_partial_load:
+        cfg.allow_partial_load = True
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:

@@ -1,3 +1,4 @@
 from .compat import patch_stack
+from .safe_load import TRUST_ENV, UntrustedCheckpointError, safe_load
 
-__all__ = ['patch_stack']
+__all__ = ['patch_stack', 'safe_load', 'UntrustedCheckpointError', 'TRUST_ENV']

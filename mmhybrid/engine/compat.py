@@ -3,21 +3,34 @@ torch. :func:`patch_stack` runs when ``mmhybrid`` is imported (every mmhybrid
 config imports it through ``custom_imports``), so ``tools/``, user scripts and
 ``mmengine.Runner`` all get the same behaviour.
 
-1. torch >= 2.6 loads with ``weights_only=True`` by default, which rejects the
-   mmengine checkpoints (message hub, numpy scalars) that ``resume`` and
-   ``load_from`` read. mmengine's checkpoint loaders get a ``torch`` whose
-   ``load`` defaults to ``weights_only=False`` (they read the user's own files);
-   an explicit ``weights_only`` is still honoured. Nothing else changes.
-2. ``--launcher pytorch`` without a GPU: mmengine calls
+1. Checkpoint files are untrusted pickles. mmengine's checkpoint loaders
+   (``load_checkpoint``, ``load_from``, ``resume``, URLs, ``Pretrained``
+   init) read them with :func:`mmhybrid.engine.safe_load.safe_load`:
+   ``weights_only=True`` plus an allow-list of harmless types, so resuming
+   mmengine's own checkpoints works and foreign code never runs.
+2. ``Runner.load_checkpoint`` refuses a checkpoint that does not fit the
+   model (missing keys, shapes that differ) instead of warning and testing a
+   half-initialised model; ``allow_partial_load=True`` or
+   ``allowed_missing_keys`` in the config allow it on purpose.
+3. A run killed while it saves (kill -9) loses nothing: files are written
+   under a temporary name and renamed, ``max_keep_ckpts`` retires the old
+   checkpoint only after the new one is written, and ``resume`` falls back
+   to the newest checkpoint in the work dir when ``last_checkpoint`` names a
+   missing file.
+4. ``--launcher pytorch`` without a GPU: mmengine calls
    ``torch.cuda.set_device`` and asks for NCCL, and wraps DDP with CUDA
    ``device_ids``. Without CUDA we use gloo, skip the device call, pass
    ``device_ids=None`` and revert SyncBN layers to plain BatchNorm.
 """
 import functools
+import logging
 import os
+import re
 import types
 
 import torch
+
+from .safe_load import safe_load, safe_load_url
 
 _PATCHED = False
 
@@ -26,8 +39,9 @@ def cuda_usable():
     return torch.cuda.is_available() and torch.cuda.device_count() > 0
 
 
-class _TorchWithTrustedLoad(types.ModuleType):
-    """``torch`` as seen by mmengine's checkpoint modules."""
+class _TorchWithSafeLoad(types.ModuleType):
+    """``torch`` as seen by mmengine's checkpoint modules: ``load`` is
+    :func:`mmhybrid.engine.safe_load.safe_load`."""
 
     def __init__(self):
         super().__init__('torch')
@@ -35,18 +49,124 @@ class _TorchWithTrustedLoad(types.ModuleType):
     def __getattr__(self, name):
         return getattr(torch, name)
 
-    @staticmethod
-    def load(*args, **kwargs):
-        kwargs.setdefault('weights_only', False)
-        return torch.load(*args, **kwargs)
+    load = staticmethod(safe_load)
 
 
 def _patch_checkpoint_loading():
     import mmengine.runner.checkpoint as ckpt_mod
     import mmengine.utils.dl_utils.hub as hub_mod
-    proxy = _TorchWithTrustedLoad()
+    proxy = _TorchWithSafeLoad()
     ckpt_mod.torch = proxy
     hub_mod.torch = proxy
+    # on current torch, mmengine's load_url is torch.hub's, which unpickles
+    # fully unless told otherwise
+    ckpt_mod.load_url = safe_load_url
+    hub_mod.load_url = safe_load_url
+
+
+def _patch_checked_runner_load():
+    """``Runner.load_checkpoint`` (``load_from``, ``tools/test.py``,
+    ``resume``) refuses a checkpoint that does not fit the model."""
+    import mmengine.runner.runner as runner_mod
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner import Runner
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    def load_checkpoint(self, filename, map_location='cpu', strict=False,
+                        revise_keys=[(r'^module.', '')]):
+        from ..models.utils.checkpoint import load_model_checkpoint
+        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) \
+            else self.model
+        load_model_checkpoint(
+            model, checkpoint, source=str(filename), logger=self.logger,
+            revise_keys=revise_keys,
+            allowed_missing=self.cfg.get('allowed_missing_keys') or (),
+            allow_partial=bool(self.cfg.get('allow_partial_load', False)),
+            hint=_RUNNER_HINT)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+    Runner.load_checkpoint = load_checkpoint
+    runner_mod.find_latest_checkpoint = _find_latest_checkpoint
+
+
+_RUNNER_HINT = (
+    'Is it a checkpoint of this config? To load it partially on purpose, '
+    'pass --allow-partial-load (config: allow_partial_load=True), or name '
+    'the keys that may stay at their initialisation in the config\'s '
+    'allowed_missing_keys (fnmatch patterns).')
+
+
+def _find_latest_checkpoint(path):
+    """mmengine's ``find_latest_checkpoint``, but when ``last_checkpoint``
+    is missing, empty or names a file that is gone (a run killed while it
+    saved), the newest ``epoch_N.pth`` / ``iter_N.pth`` of ``path``."""
+    import glob
+
+    from mmengine.logging import print_log
+    pointer = os.path.join(path, 'last_checkpoint')
+    last = None
+    if os.path.isfile(pointer):
+        with open(pointer) as f:
+            last = f.read().strip() or None
+    if last is not None and os.path.isfile(last):
+        return last
+    found = []
+    for f in glob.glob(os.path.join(path, '*.pth')):
+        m = re.fullmatch(r'(epoch|iter)_(\d+)\.pth', os.path.basename(f))
+        if m:
+            found.append((int(m.group(2)), f))
+    if not found:
+        print_log(f'No checkpoint to resume from in {path}.',
+                  logger='current')
+        return None
+    newest = max(found)[1]
+    print_log(f'{pointer} names {last!r}, which does not exist; resuming '
+              f'from the newest checkpoint in the folder, {newest}.',
+              logger='current', level=logging.WARNING)
+    return newest
+
+
+def _patch_crash_safe_saving():
+    """Checkpoints survive a run killed while saving (kill -9, OOM, node
+    loss): files are written to a temporary name and renamed, and the
+    checkpoint that ``max_keep_ckpts`` retires is removed only after the new
+    one is on disk."""
+    from mmengine.fileio.backends import LocalBackend
+    from mmengine.hooks import CheckpointHook
+
+    def put(self, obj, filepath):
+        filepath = str(filepath)
+        os.makedirs(os.path.dirname(os.path.abspath(filepath)),
+                    exist_ok=True)
+        tmp = f'{filepath}.tmp{os.getpid()}'
+        with open(tmp, 'wb') as f:
+            f.write(obj)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filepath)
+
+    LocalBackend.put = put
+
+    original_save = CheckpointHook._save_checkpoint_with_step
+
+    @functools.wraps(original_save)
+    def save_then_prune(self, runner, step, meta):
+        backend = self.file_backend
+        remove = backend.remove
+        retired = []
+        backend.remove = retired.append
+        try:
+            original_save(self, runner, step, meta)
+        finally:
+            del backend.remove
+        for path in retired:
+            remove(path)
+
+    CheckpointHook._save_checkpoint_with_step = save_then_prune
 
 
 def _patch_cpu_distributed():
@@ -97,11 +217,115 @@ def _patch_cpu_distributed():
     Runner.wrap_model = wrap_model
 
 
+def _patch_inferencer_scopes():
+    """The inferencers of mmdet, mmseg and mmpretrain work in one process,
+    in any order.
+
+    mmengine's ``DefaultScope`` is process-global and every registry build
+    is redirected to the registry of the current scope. ``DetInferencer``
+    and ``MMSegInferencer`` set it with ``init_default_scope`` and never put
+    it back; mmpretrain's inferencers set none and build their test pipeline
+    (``TRANSFORMS.build``) in whatever scope is current. So after an mmseg
+    inferencer, ``ImageClassificationInferencer`` looks ``ResizeEdge`` up in
+    mmseg's registry (``KeyError: 'ResizeEdge is not in the mmseg::transform
+    registry'``). Now every inferencer's ``__init__`` and ``__call__`` run in
+    its own scope (mmengine-based ones: their ``scope`` argument/attribute;
+    mmpretrain's: ``'mmpretrain'``) and the caller's scope is restored
+    afterwards. Subclasses defined later (mmpretrain imported after
+    mmhybrid, a user's own inferencer) are wrapped when they are created.
+    """
+    import importlib.abc
+    import importlib.util
+    import inspect
+    import sys
+
+    from mmengine.infer import BaseInferencer
+    from mmengine.registry import DefaultScope
+
+    def in_scope(fn, scope_of):
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def scoped(self, *args, **kwargs):
+            scope = scope_of(self, fn.__name__, signature, args, kwargs)
+            with DefaultScope.overwrite_default_scope(scope):
+                return fn(self, *args, **kwargs)
+
+        scoped._mmhybrid_scoped = True
+        return scoped
+
+    def wrap(cls, scope_of):
+        for name in ('__init__', '__call__'):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, '_mmhybrid_scoped', False):
+                setattr(cls, name, in_scope(fn, scope_of))
+
+    def wrap_tree(root, scope_of):
+        todo = [root]
+        while todo:
+            cls = todo.pop()
+            wrap(cls, scope_of)
+            todo += cls.__subclasses__()
+        previous = root.__dict__.get('__init_subclass__')
+
+        def init_subclass(cls, **kwargs):
+            if previous is not None:
+                previous.__func__(cls, **kwargs)
+            else:
+                super(root, cls).__init_subclass__(**kwargs)
+            wrap(cls, scope_of)
+
+        root.__init_subclass__ = classmethod(init_subclass)
+
+    def engine_scope(self, name, signature, args, kwargs):
+        if name != '__init__':
+            return getattr(self, 'scope', None)
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:
+            return None  # the call itself reports the bad arguments
+        bound.apply_defaults()
+        return bound.arguments.get('scope', kwargs.get('scope'))
+
+    wrap_tree(BaseInferencer, engine_scope)
+
+    def patch_mmpretrain(module):
+        wrap_tree(module.BaseInferencer, lambda *_: 'mmpretrain')
+
+    target = 'mmpretrain.apis.base'  # not a subclass of mmengine's
+    if target in sys.modules:
+        patch_mmpretrain(sys.modules[target])
+        return
+
+    class PatchAfterImport(importlib.abc.MetaPathFinder):
+
+        def find_spec(self, fullname, path, target_module=None):
+            if fullname != target:
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(fullname)
+            if spec is None or spec.loader is None:
+                return spec
+            exec_module = spec.loader.exec_module
+
+            def exec_then_patch(module):
+                exec_module(module)
+                patch_mmpretrain(module)
+
+            spec.loader.exec_module = exec_then_patch
+            return spec
+
+    sys.meta_path.insert(0, PatchAfterImport())
+
+
 def patch_stack():
     """Apply the fixes once (idempotent)."""
     global _PATCHED
     if _PATCHED:
         return
     _patch_checkpoint_loading()
+    _patch_checked_runner_load()
+    _patch_crash_safe_saving()
     _patch_cpu_distributed()
+    _patch_inferencer_scopes()
     _PATCHED = True

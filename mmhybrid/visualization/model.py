@@ -99,8 +99,8 @@ def build_classifier(config=None, checkpoint=None, backbone=None, arch=None,
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(
                 f'Checkpoint file not found: {checkpoint!r}')
-        from mmengine.runner import load_checkpoint
-        load_checkpoint(model, checkpoint, map_location='cpu', logger=None)
+        from mmhybrid.models.utils import load_model_checkpoint
+        load_model_checkpoint(model, checkpoint)
     return model.to(device).eval()
 
 

@@ -14,6 +14,7 @@ from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import init_default_scope
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mmhybrid.engine.safe_load import safe_load
 from mmhybrid.models import HAM, HAMViT
 from mmhybrid.models.layers.ham import (ham_kernel_size,
                                         important_channel_count)
@@ -266,5 +267,5 @@ def test_toy_folder_training_writes_best_and_final_checkpoints(tmp_path):
     assert (tmp_path / 'epoch_2.pth').is_file()
     last = (tmp_path / 'last_checkpoint').read_text().strip()
     assert last.endswith('epoch_2.pth')
-    ckpt = torch.load(best[0], map_location='cpu', weights_only=False)
+    ckpt = safe_load(best[0], map_location='cpu')
     assert any(k.startswith('backbone.ham.') for k in ckpt['state_dict'])

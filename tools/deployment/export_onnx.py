@@ -170,8 +170,8 @@ def build_classifier(config, checkpoint=None):
     cfg.model.pop('train_cfg', None)  # Mixup/CutMix play no part at test
     model, _, _ = build_from_config(cfg)
     if checkpoint is not None:
-        from mmengine.runner import load_checkpoint
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        from mmhybrid.models.utils import load_model_checkpoint
+        load_model_checkpoint(model, checkpoint)
     return _Logits(model)
 
 

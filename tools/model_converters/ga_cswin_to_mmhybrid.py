@@ -18,6 +18,7 @@ import sys
 
 import torch
 
+from mmhybrid.apis import add_trust_arg, apply_trust_arg
 from mmhybrid.models.utils import (ga_cswin_layout, ga_cswin_to_mmpretrain,
                                    read_state_dict)
 
@@ -28,7 +29,8 @@ def parse_args():
     parser.add_argument('dst', help='where to save the mmhybrid checkpoint')
     parser.add_argument('--force', action='store_true',
                         help='overwrite DST if it exists')
-    return parser.parse_args()
+    add_trust_arg(parser)
+    return apply_trust_arg(parser.parse_args())
 
 
 def main():

@@ -14,6 +14,7 @@ import os.path as osp
 
 import torch
 
+from mmhybrid.apis import add_trust_arg, apply_trust_arg
 from mmhybrid.models.utils import read_state_dict
 from mmhybrid.models.utils.ckpt_convert import shvit_layout, shvit_to_mmpretrain
 
@@ -24,7 +25,8 @@ def parse_args():
     parser.add_argument('dst', help='where to save the mmhybrid checkpoint')
     parser.add_argument('--force', action='store_true',
                         help='overwrite DST if it exists')
-    return parser.parse_args()
+    add_trust_arg(parser)
+    return apply_trust_arg(parser.parse_args())
 
 
 def main():

@@ -1,11 +1,13 @@
-from .checkpoint import (load_checked_state_dict, load_pretrained,
+from .checkpoint import (CheckpointMismatchError, load_checked_state_dict,
+                         load_model_checkpoint, load_pretrained,
                          read_state_dict)
 from .ckpt_convert import (cswin_convert, cswin_layout, cswin_out_norm_keys,
                            shvit_convert, shvit_timm_to_official,
                            shvit_to_mmpretrain)
 from .ckpt_convert import ga_cswin_layout, ga_cswin_to_mmpretrain
 
-__all__ = ['load_checked_state_dict', 'load_pretrained', 'read_state_dict', 'shvit_convert',
+__all__ = ['CheckpointMismatchError', 'load_checked_state_dict',
+           'load_model_checkpoint', 'load_pretrained', 'read_state_dict', 'shvit_convert',
            'shvit_to_mmpretrain',
            'shvit_timm_to_official', 'cswin_convert', 'cswin_layout',
            'cswin_out_norm_keys']

@@ -1,5 +1,9 @@
 """Reading upstream checkpoints and loading them without silent partial loads."""
+import fnmatch
+import logging
 import os.path as osp
+import re
+from collections import OrderedDict
 
 import torch
 from mmengine.logging import MMLogger, print_log
@@ -39,54 +43,126 @@ def read_state_dict(checkpoint, wrapper_keys=_WRAPPER_KEYS):
     return state_dict
 
 
-def load_checked_state_dict(module, state_dict, source='checkpoint',
-                            logger='current', allowed_missing=()):
-    """Load ``state_dict`` into ``module``; refuse partial loads.
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint does not fit the model it is loaded into."""
 
-    Raises ``RuntimeError`` listing every key whose shape does not fit and
-    every parameter or buffer of ``module`` that the checkpoint lacks (but
-    for ``allowed_missing``, which keep their initialisation and are
-    reported). Keys of the checkpoint that ``module`` does not have (e.g. a
-    classifier head when loading a backbone) are skipped and reported.
+
+def _load_reporting(module, state_dict):
+    """Load ``state_dict`` through every submodule's own
+    ``_load_from_state_dict`` (so versioned key upgrades apply), as
+    ``nn.Module.load_state_dict`` does, and return ``(missing, unexpected,
+    errors)`` instead of raising."""
+    missing, unexpected, errors = [], [], []
+    metadata = getattr(state_dict, '_metadata', None)
+    state_dict = OrderedDict(state_dict)
+    if metadata is not None:
+        state_dict._metadata = metadata
+
+    def load(mod, prefix=''):
+        local_metadata = {} if metadata is None else metadata.get(
+            prefix[:-1], {})
+        mod._load_from_state_dict(state_dict, prefix, local_metadata, True,
+                                  missing, unexpected, errors)
+        for name, child in mod._modules.items():
+            if child is not None:
+                load(child, prefix + name + '.')
+
+    with torch.no_grad():
+        load(module)
+    return missing, unexpected, errors
+
+
+def _listing(keys, limit=10):
+    shown = '\n    '.join(keys[:limit])
+    more = f'\n    ... and {len(keys) - limit} more' \
+        if len(keys) > limit else ''
+    return f'\n    {shown}{more}'
+
+
+def load_checked_state_dict(module, state_dict, source='checkpoint',
+                            logger='current', allowed_missing=(),
+                            allow_partial=False,
+                            hint='Check that the checkpoint matches the '
+                            'chosen arch.'):
+    """Load ``state_dict`` into ``module``; refuse a checkpoint that does not
+    fit.
+
+    Keys are matched after each submodule's versioned
+    ``_load_from_state_dict`` (old layouts upgrade themselves). Raises
+    :class:`CheckpointMismatchError`, counting and listing the first
+    offending keys, when a parameter or buffer of ``module`` is missing from
+    the checkpoint (but for ``allowed_missing``: names or fnmatch patterns,
+    which keep their initialisation and are reported) or a shape does not
+    fit; the module is then left as it was. ``allow_partial=True`` loads
+    what fits and warns instead. Checkpoint keys ``module`` does not have
+    (e.g. a classifier head when loading a backbone) are skipped and
+    reported. Returns the skipped keys.
     """
-    own = module.state_dict()
-    allowed_missing = set(allowed_missing)
-    mismatched = [
-        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-        for k, v in state_dict.items() if k in own and v.shape != own[k].shape
-    ]
-    missing = [k for k in own if k not in state_dict
-               and not k.endswith('num_batches_tracked')
-               and k not in allowed_missing]
-    kept = sorted(k for k in allowed_missing
-                  if k in own and k not in state_dict)
-    problems = []
-    if mismatched:
-        problems.append('keys whose shapes do not fit:\n  ' +
-                        '\n  '.join(mismatched))
-    if missing:
-        problems.append('keys the model needs but the checkpoint lacks:\n  ' +
-                        '\n  '.join(missing))
-    if problems:
-        raise RuntimeError(
-            f'Cannot load {source} into {type(module).__name__} '
-            f'(nothing was loaded): ' + '\n'.join(problems) +
-            '\nCheck that the checkpoint matches the chosen arch.')
-    skipped = sorted(k for k in state_dict if k not in own)
-    module.load_state_dict(
-        {k: v for k, v in state_dict.items() if k in own}, strict=False)
     if isinstance(logger, str) and logger == 'current':
         logger = MMLogger.get_current_instance()
-    msg = (f'Loaded {len(own) - len(kept)} tensors into '
-           f'{type(module).__name__} from {source}.')
+    patterns = list(allowed_missing)
+    before = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    missing, unexpected, errors = _load_reporting(module, state_dict)
+    missing = [k for k in missing if not k.endswith('num_batches_tracked')]
+    kept = [k for k in missing
+            if any(fnmatch.fnmatchcase(k, p) for p in patterns)]
+    missing = [k for k in missing if k not in kept]
+    problems = []
+    if missing:
+        problems.append(f'{len(missing)} keys the model needs are missing '
+                        f'from the checkpoint:' + _listing(missing))
+    if errors:
+        problems.append(f'{len(errors)} tensors do not fit:' +
+                        _listing([e.replace('\n', ' ') for e in errors]))
+    if unexpected and problems:
+        problems.append(f'{len(unexpected)} checkpoint keys the model does '
+                        'not have:' + _listing(unexpected))
+    name = type(module).__name__
+    if problems and not allow_partial:
+        module.load_state_dict(before)
+        raise CheckpointMismatchError(
+            f'{source} does not fit {name} (nothing was loaded):\n  ' +
+            '\n  '.join(problems) + f'\n{hint}')
+    if problems:
+        print_log(f'Partial load of {source} into {name} as asked '
+                  '(allow_partial_load): ' + '\n  '.join(problems),
+                  logger=logger, level=logging.WARNING)
+    msg = (f'Loaded {len(before) - len(missing) - len(kept)} tensors into '
+           f'{name} from {source}.')
     if kept:
-        msg += f' Not in the checkpoint, kept at their initialisation: ' \
-               f'{", ".join(kept)}.' 
-    if skipped:
-        msg += f' Skipped {len(skipped)} checkpoint keys the model does ' \
-               f'not use: {", ".join(skipped)}'
+        msg += (' Not in the checkpoint, kept at their initialisation as '
+                f'allowed: {", ".join(sorted(kept))}.')
+    if unexpected and not problems:
+        msg += (f' Skipped {len(unexpected)} checkpoint keys the model does '
+                f'not use: {", ".join(sorted(unexpected))}')
     print_log(msg, logger=logger)
-    return skipped
+    return sorted(unexpected)
+
+
+def load_model_checkpoint(model, checkpoint, source=None,
+                          map_location='cpu',
+                          revise_keys=((r'^module\.', ''),), **kwargs):
+    """Load a whole-model checkpoint (a path, URL or an already read dict
+    with or without a ``state_dict`` entry) into ``model`` with
+    :func:`load_checked_state_dict` (``kwargs``: ``allow_partial``,
+    ``allowed_missing``, ``logger``, ``hint``). The file is read safely
+    (``weights_only``, see :mod:`mmhybrid.engine.safe_load`). Returns the
+    checkpoint dict."""
+    if not isinstance(checkpoint, dict):
+        source = source or str(checkpoint)
+        checkpoint = CheckpointLoader.load_checkpoint(
+            checkpoint, map_location=map_location)
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(state_dict, dict):
+        raise CheckpointMismatchError(f'{source} holds no state_dict')
+    metadata = getattr(state_dict, '_metadata', OrderedDict())
+    for pattern, repl in revise_keys:
+        state_dict = OrderedDict(
+            (re.sub(pattern, repl, k), v) for k, v in state_dict.items())
+    state_dict._metadata = metadata
+    load_checked_state_dict(model, state_dict, source=source or 'checkpoint',
+                            **kwargs)
+    return checkpoint
 
 
 def load_pretrained(module, init_cfg, convert=None, allowed_missing=()):

@@ -1,0 +1,208 @@
+"""A checkpoint that does not fit the model fails loudly (load_from,
+tools/test.py), partial loads happen only on purpose, and a run killed with
+kill -9 resumes."""
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.nn as nn
+from tiny_runner import TinyModel, tiny_runner
+
+import mmhybrid  # noqa: F401  (applies the stack fixes)
+from mmhybrid.engine.safe_load import safe_load
+from mmhybrid.models.utils import (CheckpointMismatchError,
+                                   load_checked_state_dict)
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _other_checkpoint(path):
+    """A TinyModel whose second Linear has another width, plus a key the
+    model does not have."""
+    sd = TinyModel().state_dict()
+    sd['net.2.weight'] = torch.zeros(1, 5)
+    del sd['net.2.bias']
+    sd['head.fc.weight'] = torch.zeros(3, 3)
+    torch.save({'state_dict': sd, 'meta': {}}, path)
+    return str(path)
+
+
+def test_load_from_refuses_a_checkpoint_that_does_not_fit(tmp_path):
+    ckpt = _other_checkpoint(tmp_path / 'other.pth')
+    runner = tiny_runner(tmp_path / 'work', max_epochs=1, load_from=ckpt)
+    before = {k: v.clone() for k, v in runner.model.state_dict().items()}
+    with pytest.raises(CheckpointMismatchError) as e:
+        runner.train()
+    text = str(e.value)
+    assert '1 keys the model needs are missing' in text and \
+        'net.2.bias' in text
+    assert '1 tensors do not fit' in text and 'net.2.weight' in text
+    assert 'head.fc.weight' in text  # unexpected keys are listed too
+    assert '--allow-partial-load' in text and 'allowed_missing_keys' in text
+    # nothing was loaded
+    for k, v in runner.model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_partial_load_only_on_purpose(tmp_path):
+    ckpt = _other_checkpoint(tmp_path / 'other.pth')
+    runner = tiny_runner(tmp_path / 'work', max_epochs=1, load_from=ckpt,
+                         cfg=dict(allow_partial_load=True))
+    runner.train()
+    assert runner.epoch == 1
+
+
+def test_allowed_missing_keys_from_the_config(tmp_path):
+    sd = TinyModel().state_dict()
+    sd.pop('net.2.weight')
+    sd.pop('net.2.bias')
+    torch.save({'state_dict': sd}, tmp_path / 'no_head.pth')
+    runner = tiny_runner(tmp_path / 'work', max_epochs=1,
+                         load_from=str(tmp_path / 'no_head.pth'),
+                         cfg=dict(allowed_missing_keys=['net.2.*']))
+    runner.train()
+    with pytest.raises(CheckpointMismatchError, match='net.2.bias'):
+        tiny_runner(tmp_path / 'work2', max_epochs=1,
+                    load_from=str(tmp_path / 'no_head.pth'),
+                    cfg=dict(allowed_missing_keys=['net.2.weight'])).train()
+
+
+def test_checker_sees_versioned_key_upgrades():
+    """Keys renamed by a module's own ``_load_from_state_dict`` count as
+    present (the check runs the real loading machinery)."""
+
+    class Renamed(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.new = nn.Linear(2, 2)
+
+        def _load_from_state_dict(self, state_dict, prefix, *args):
+            for k in [k for k in state_dict if k.startswith(prefix + 'old.')]:
+                state_dict[prefix + 'new.' + k[len(prefix + 'old.'):]] = \
+                    state_dict.pop(k)
+            super()._load_from_state_dict(state_dict, prefix, *args)
+
+    src = nn.Linear(2, 2).state_dict()
+    model = nn.Sequential(Renamed())
+    load_checked_state_dict(model, {f'0.old.{k}': v for k, v in src.items()})
+    assert torch.equal(model[0].new.weight, src['weight'])
+
+
+def _toy_coco(tmp_path):
+    from mmhybrid.datasets.toy import make_toy_coco
+    root = tmp_path / 'coco'
+    make_toy_coco(str(root), num_train=2, num_val=2)
+    return root
+
+
+def _test_py(tmp_path, root, ckpt, *extra):
+    return subprocess.run(
+        [sys.executable, 'tools/test.py',
+         'configs/demo/maskrcnn_shvit_s1_toy.py', ckpt, '--work-dir',
+         str(tmp_path / 'work'), *extra, '--cfg-options',
+         f'test_dataloader.dataset.data_root={root}/',
+         f'test_evaluator.ann_file={root}/annotations/instances_val2017.json'],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_tools_test_py_refuses_a_semantic_fpn_checkpoint(tmp_path):
+    """The mistake of the issue: a Semantic-FPN checkpoint given to a Mask
+    R-CNN config used to print bbox_mAP 0.0000 and exit 0."""
+    from mmhybrid.utils.model_builder import build_from_config
+    model, _, _ = build_from_config('configs/demo/fpn_shvit_s1_toy.py')
+    ckpt = str(tmp_path / 'fpn.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    root = _toy_coco(tmp_path)
+
+    r = _test_py(tmp_path, root, ckpt)
+    assert r.returncode != 0
+    assert 'does not fit MaskRCNN' in r.stderr
+    assert 'keys the model needs are missing from the checkpoint' in \
+        r.stderr and 'rpn_head.' in r.stderr
+    assert 'bbox_mAP' not in r.stdout
+
+    r = _test_py(tmp_path, root, ckpt, '--allow-partial-load')
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'bbox_mAP: ' in r.stdout
+
+
+def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path,
+                                                        monkeypatch):
+    """max_keep_ckpts retires the old checkpoint only once the new one is
+    written; a save that dies leaves the old one and no partial file."""
+    hook = dict(type='CheckpointHook', interval=1, max_keep_ckpts=1)
+    runner = tiny_runner(tmp_path, max_epochs=1,
+                         default_hooks=dict(checkpoint=hook))
+    runner.train()
+    assert (tmp_path / 'epoch_1.pth').is_file()
+
+    def dies(*args, **kwargs):
+        raise KeyboardInterrupt('killed while saving')
+
+    resumed = tiny_runner(tmp_path, max_epochs=2, resume=True,
+                          default_hooks=dict(checkpoint=hook))
+    monkeypatch.setattr('mmengine.runner.runner.save_checkpoint', dies)
+    with pytest.raises(KeyboardInterrupt):
+        resumed.train()
+    monkeypatch.undo()
+    assert (tmp_path / 'epoch_1.pth').is_file()
+    assert not (tmp_path / 'epoch_2.pth').exists()
+    # the pointer names a file that is gone: resume falls back to the newest
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_7.pth'))
+    again = tiny_runner(tmp_path, max_epochs=2, resume=True,
+                        default_hooks=dict(checkpoint=hook))
+    again.train()
+    assert again.epoch == 2 and (tmp_path / 'epoch_2.pth').is_file()
+    assert not (tmp_path / 'epoch_1.pth').exists()  # retired after saving
+    assert not list(tmp_path.glob('*.tmp*'))
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9(tmp_path):
+    """tools/train.py killed with SIGKILL mid-run; --resume continues from
+    the last checkpoint to the end (weights_only load of the run's own
+    checkpoint: message hub, optimizer, schedulers)."""
+    from mmhybrid.datasets import make_toy_folder
+    data = tmp_path / 'data'
+    make_toy_folder(str(data), num_train_per_class=8, num_test_per_class=2)
+    work = tmp_path / 'work'
+    max_epochs = 6
+    cmd = [sys.executable, 'tools/train.py',
+           'configs/demo/hamvit_folder_toy.py', '--work-dir', str(work),
+           '--cfg-options', f'train_cfg.max_epochs={max_epochs}',
+           f'train_dataloader.dataset.data_root={data}/',
+           f'val_dataloader.dataset.data_root={data}/',
+           'train_dataloader.batch_size=4', 'custom_hooks=[]']
+    env = dict(os.environ, OMP_NUM_THREADS='1', OMP_WAIT_POLICY='PASSIVE')
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    pointer = work / 'last_checkpoint'
+    deadline = time.time() + 600
+    while not pointer.is_file() and proc.poll() is None and \
+            time.time() < deadline:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, 'the run ended before the kill'
+    last = pointer.read_text().strip()
+    done = int(osp.basename(last)[len('epoch_'):-len('.pth')])
+    assert done < max_epochs
+
+    r = subprocess.run(cmd + ['--resume'], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = next(work.glob('*/*.log'), None)
+    logs = ''.join(p.read_text() for p in work.glob('*/*.log'))
+    assert log is not None and f'resumed epoch: {done}' in logs
+    print(f'killed -9 after epoch {done}; --resume ran to epoch {max_epochs}')
+    final = work / f'epoch_{max_epochs}.pth'
+    assert final.is_file()
+    ckpt = safe_load(str(final))
+    assert ckpt['meta']['epoch'] == max_epochs
