@@ -6,8 +6,8 @@ import json
 import numbers
 import os.path as osp
 
-from mmhybrid.apis import (add_common_args, build_runner, config_task,
-                           load_config, parse_common_args,
+from mmhybrid.apis import (add_common_args, build_runner, check_data_roots,
+                           config_task, load_config, parse_common_args,
                            summarize_metrics)
 
 
@@ -49,6 +49,7 @@ def main():
         cfg.test_evaluator = list(evaluators) + [
             dict(type='mmengine.DumpResults',
                  out_file_path=args.out)]
+    check_data_roots(cfg, 'test_dataloader')
     runner = build_runner(cfg)
     metrics = runner.test()
     if runner.rank == 0:

@@ -3,8 +3,8 @@
 import argparse
 import os
 
-from mmhybrid.apis import (add_common_args, build_runner, config_task,
-                           load_config, parse_common_args)
+from mmhybrid.apis import (add_common_args, build_runner, check_data_roots,
+                           config_task, load_config, parse_common_args)
 
 
 def parse_args():
@@ -44,6 +44,8 @@ def main():
                 f'--resume checkpoint not found: {args.resume!r}')
         cfg.resume = True
         cfg.load_from = args.resume
+    check_data_roots(cfg, 'train_dataloader',
+                     *(['val_dataloader'] if cfg.get('val_cfg') else []))
     print(f'Training a {config_task(cfg)} model; outputs go to '
           f'{cfg.work_dir}')
     build_runner(cfg).train()

@@ -105,6 +105,37 @@ def load_config(path, cfg_options=None, work_dir=None, launcher='none',
     return cfg
 
 
+def _datasets(cfg):
+    """``dataset`` dicts of a dataloader config, wrappers unwrapped."""
+    todo, out = [cfg.get('dataset')], []
+    while todo:
+        ds = todo.pop()
+        if isinstance(ds, dict):
+            out.append(ds)
+            todo.append(ds.get('dataset'))
+            todo.extend(ds.get('datasets') or [])
+    return out
+
+
+def check_data_roots(cfg, *loaders):
+    """Refuse early, naming the config key, when a local ``data_root`` of
+    the given dataloaders (``'train_dataloader'``, ...) does not exist."""
+    for name in loaders:
+        loader = cfg.get(name)
+        if not isinstance(loader, dict):
+            continue
+        for ds in _datasets(loader):
+            root = ds.get('data_root')
+            if root and '://' not in str(root) and not osp.isdir(root):
+                raise FileNotFoundError(
+                    f'Data root not found: {root!r} ({name}.dataset'
+                    f'.data_root, absolute path {osp.abspath(root)!r}). '
+                    'Put the dataset there, or point the config at it with '
+                    f'--cfg-options {name}.dataset.data_root=PATH/ (the toy '
+                    'sets: python tools/misc/make_toy_data.py --out '
+                    'data/toy).')
+
+
 def build_runner(cfg):
     """Build the config's Runner (or its ``runner_type``)."""
     os.environ.setdefault('LOCAL_RANK', '0')

@@ -36,3 +36,40 @@ def test_config_without_task_is_refused(tmp_path):
     cfg.write_text("model = dict(type='SHViT')\n")
     r = _run('tools/train.py', str(cfg))
     assert r.returncode != 0 and 'Cannot tell the task' in r.stderr
+
+
+def test_missing_data_root_is_named(tmp_path):
+    ckpt = tmp_path / 'any.pth'
+    ckpt.write_bytes(b'')
+    r = _run('tools/test.py', 'configs/demo/fpn_shvit_s1_toy.py', str(ckpt),
+             '--cfg-options',
+             f'test_dataloader.dataset.data_root={tmp_path}/nowhere/')
+    assert r.returncode != 0
+    assert 'Data root not found' in r.stderr and 'nowhere' in r.stderr
+    assert 'test_dataloader.dataset.data_root' in r.stderr
+    r = _run('tools/train.py', 'configs/demo/maskrcnn_shvit_s1_toy.py',
+             '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+             f'train_dataloader.dataset.data_root={tmp_path}/nowhere/')
+    assert r.returncode != 0
+    assert 'Data root not found' in r.stderr and 'train_dataloader' in r.stderr
+
+
+def test_corrupt_image_is_named(tmp_path):
+    """A corrupt image in the data makes tools/test.py fail naming the
+    file (not a silently skipped sample)."""
+    import torch
+
+    from mmhybrid.datasets.toy import make_toy_ade
+    from mmhybrid.utils.model_builder import build_from_config
+    make_toy_ade(str(tmp_path / 'ade'), num_train=2, num_val=2)
+    root = tmp_path / 'ade' / 'ADEChallengeData2016'
+    bad = sorted((root / 'images' / 'validation').iterdir())[0]
+    bad.write_bytes(b'not an image at all')
+    model, _, _ = build_from_config('configs/demo/fpn_shvit_s1_toy.py')
+    ckpt = tmp_path / 'fpn.pth'
+    torch.save({'state_dict': model.state_dict()}, ckpt)
+    r = _run('tools/test.py', 'configs/demo/fpn_shvit_s1_toy.py', str(ckpt),
+             '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+             f'test_dataloader.dataset.data_root={root}/')
+    assert r.returncode != 0
+    assert bad.name in r.stderr, r.stderr[-3000:]
