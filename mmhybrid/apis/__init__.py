@@ -1,14 +1,10 @@
 from .runner import (TASKS, add_common_args, add_trust_arg, apply_trust_arg,
-                     build_runner, config_task, load_config,
-                     parse_common_args, summarize_metrics)
+                     build_runner, check_data_roots, config_task,
+                     load_config, parse_common_args, summarize_metrics)
 
 __all__ = [
     'TASKS', 'add_common_args', 'add_trust_arg', 'apply_trust_arg',
-    'parse_common_args', 'build_runner', 'config_task', 'load_config',
+    'parse_common_args', 'build_runner', 'check_data_roots', 'config_task',
+    'load_config',
     'summarize_metrics'
 ]
-from .inference import (ImagePredictor, ImageReadError,  # noqa: E402
-                        checkpoint_dataset_meta, draw_topk, list_images,
-                        read_image, save_png)
-__all__ += ['ImagePredictor', 'ImageReadError', 'checkpoint_dataset_meta',
-            'draw_topk', 'list_images', 'read_image', 'save_png']
