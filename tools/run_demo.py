@@ -4,13 +4,15 @@ print a summary of the metrics read back from the test results.
 
 Every step goes through the project's own front doors
 (``tools/misc/make_toy_data.py``'s API, ``tools/train.py``,
-``tools/test.py``). The summary ends with::
+``tools/test.py``, ``tools/inference.py``). The summary ends with::
 
     bbox_mAP: <value>
     segm_mAP: <value>
     mIoU: <value>
 
-followed by where the checkpoints, logs and loss-curve PNGs are.
+followed by where the checkpoints, logs and loss-curve PNGs are, and the
+prediction pictures ``tools/inference.py`` drew with the trained checkpoint
+for a few val images (``<work_dir>/predictions/*.png``).
 
 Example::
 
@@ -23,6 +25,7 @@ import json
 import math
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import time
@@ -45,6 +48,7 @@ FAMILIES = {
 JOBS = {
     'det': dict(
         metrics=dict(bbox_mAP='coco/bbox_mAP', segm_mAP='coco/segm_mAP'),
+        val_images=lambda root: f'{root}/coco/val2017',
         data_overrides=lambda root: {
             'train_dataloader.dataset.data_root': f'{root}/coco/',
             'val_dataloader.dataset.data_root': f'{root}/coco/',
@@ -62,6 +66,8 @@ JOBS = {
         }),
     'seg': dict(
         metrics=dict(mIoU='mIoU'),
+        val_images=lambda root: f'{root}/ade/ADEChallengeData2016/images/'
+        'validation',
         data_overrides=lambda root: {
             'train_dataloader.dataset.data_root':
             f'{root}/ade/ADEChallengeData2016/',
@@ -87,6 +93,9 @@ QUICK_DATA = dict(
 
 # Training runs without validation: the test step evaluates afterwards.
 NO_VAL = {'val_dataloader': None, 'val_cfg': None, 'val_evaluator': None}
+
+# val images per job whose predictions are drawn with the trained checkpoint
+NUM_PREDICTIONS = 3
 
 
 class DemoError(RuntimeError):
@@ -232,6 +241,34 @@ def plot_loss_curve(records, title, out_file):
     return out_file
 
 
+def predict_val_images(name, config, ckpt, data_dir, work_dir):
+    """Draw the trained model's predictions on the first
+    :data:`NUM_PREDICTIONS` val images with ``tools/inference.py``: copies
+    of the images in ``<work_dir>/predictions/images/``, one PNG each in
+    ``<work_dir>/predictions/``. Returns the PNG paths and the time."""
+    val_dir = JOBS[name]['val_images'](data_dir)
+    if not osp.isabs(val_dir):
+        val_dir = osp.join(REPO, val_dir)
+    images = sorted(glob.glob(osp.join(val_dir, '*.jpg')))[:NUM_PREDICTIONS]
+    if not images:
+        raise DemoError(f'no val images (*.jpg) in {val_dir}')
+    pred_dir = osp.join(work_dir, 'predictions')
+    inputs = osp.join(pred_dir, 'images')
+    os.makedirs(inputs, exist_ok=True)
+    for img in images:
+        shutil.copy2(img, inputs)
+    cfg_name = osp.splitext(osp.basename(config))[0]
+    elapsed = _run([sys.executable, 'tools/inference.py', inputs, config,
+                    ckpt, '--out-dir', pred_dir],
+                   f'[{name}] predict {len(images)} val images {cfg_name}')
+    pictures = [osp.join(pred_dir, osp.splitext(osp.basename(img))[0] +
+                         '.png') for img in images]
+    missing = [p for p in pictures if not osp.isfile(p)]
+    if missing:
+        raise DemoError(f'tools/inference.py wrote no {", ".join(missing)}')
+    return pictures, elapsed
+
+
 def run_job(name, args, data_dir, out_dir):
     job = JOBS[name]
     config = FAMILIES[args.family][name]
@@ -266,6 +303,8 @@ def run_job(name, args, data_dir, out_dir):
                       '--work-dir', work_dir] + _cfg_options(test_overrides),
                      f'[{name}] test {cfg_name}')
     test_log_dir = _new_log_dir(work_dir, before, 'testing')
+    predictions, predict_time = predict_val_images(name, config, ckpt,
+                                                   data_dir, work_dir)
 
     raw, metrics_file = read_test_metrics(test_log_dir)
     metrics = {}
@@ -287,8 +326,9 @@ def run_job(name, args, data_dir, out_dir):
                                    osp.basename(train_log_dir) + '.log'),
                 test_log=osp.join(test_log_dir,
                                   osp.basename(test_log_dir) + '.log'),
-                loss_curve=curve, train_time=train_time,
-                test_time=test_time)
+                loss_curve=curve, predictions=predictions,
+                train_time=train_time, test_time=test_time,
+                predict_time=predict_time)
 
 
 def main():
@@ -330,15 +370,19 @@ def main():
                  'mmseg percent over background + 3 shapes)')
     for r in results:
         lines.append(f'[{r["name"]}] train {r["train_time"]:.0f}s, '
-                     f'test {r["test_time"]:.0f}s')
+                     f'test {r["test_time"]:.0f}s, '
+                     f'predict {r["predict_time"]:.0f}s')
         lines.append(f'  checkpoint: {r["checkpoint"]}')
         lines.append(f'  logs: {r["train_log"]} (train), {r["test_log"]} '
                      '(test)')
         lines.append(f'  test metrics: {r["metrics_file"]}')
         lines.append(f'  loss curve: {r["loss_curve"]}')
+        lines.append(f'  predictions: {", ".join(r["predictions"])}')
     lines.append(f'checkpoints: {", ".join(r["checkpoint"] for r in results)}')
     lines.append(f'logs: {", ".join(r["work_dir"] for r in results)}')
     lines.append(f'loss curves: {", ".join(r["loss_curve"] for r in results)}')
+    lines.append('prediction pictures: ' + ', '.join(
+        p for r in results for p in r['predictions']))
     lines.append(f'total elapsed: {elapsed:.1f}s ({elapsed / 60:.1f} min)')
     text = '\n'.join(lines)
     print(text, flush=True)

@@ -226,6 +226,9 @@ def test_run_demo_quick(tmp_path):
     assert re.search(r'^checkpoints: ', summary, re.MULTILINE)
     assert re.search(r'^logs: ', summary, re.MULTILINE)
     assert re.search(r'^loss curves: ', summary, re.MULTILINE)
+    m = re.search(r'^prediction pictures: (.+)$', summary, re.MULTILINE)
+    assert m, f'no prediction pictures line in the summary:\n{summary}'
+    named = m.group(1).split(', ')
     assert re.search(r'^total elapsed: ', summary, re.MULTILINE)
 
     with open(osp.join(out, 'summary.json')) as f:
@@ -237,6 +240,20 @@ def test_run_demo_quick(tmp_path):
         assert osp.isfile(job['test_log'])
         with Image.open(job['loss_curve']) as im:
             assert im.format == 'PNG'
+        # tools/inference.py drew the trained model on 3 val images, each
+        # PNG as large as its image, named in both summaries
+        assert len(job['predictions']) == 3
+        for png in job['predictions']:
+            assert osp.dirname(png) == osp.join(job['work_dir'], 'predictions')
+            src = osp.join(osp.dirname(png), 'images',
+                           osp.basename(png)[:-len('.png')] + '.jpg')
+            with Image.open(png) as im, Image.open(src) as img:
+                assert im.format == 'PNG' and im.size == img.size
+    assert sorted(named) == sorted(
+        png for job in record['jobs'] for png in job['predictions'])
+    with open(osp.join(out, 'summary.txt')) as f:
+        summary_txt = f.read()
+    assert all(png in summary_txt for png in named)
     # the figures were parsed from what the test loop wrote
     jobs = {job['name']: job for job in record['jobs']}
     det, seg = jobs['maskrcnn_shvit_s1_toy'], jobs['fpn_shvit_s1_toy']

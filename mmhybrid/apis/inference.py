@@ -1,0 +1,412 @@
+"""Predict on images with an mmhybrid config through its framework's own
+inferencer, and draw the picture a user wants to see.
+
+The task comes from the config (:func:`mmhybrid.apis.config_task`):
+
+* detection: mmdet ``DetInferencer`` (boxes and masks drawn by
+  ``DetLocalVisualizer``);
+* segmentation: mmseg ``MMSegInferencer`` (the class map blended over the
+  image by ``SegLocalVisualizer``);
+* classification: mmpretrain ``ImageClassificationInferencer``; the image
+  with its top-k classes and scores in a panel beside it
+  (:func:`draw_topk`).
+
+The inferencer is built with random weights and a checkpoint is then loaded
+with the checked loader (:func:`mmhybrid.models.utils.load_model_checkpoint`:
+read safely, refused with the offending keys when it does not fit). Class
+names and palette come from the checkpoint's ``meta['dataset_meta']`` as the
+inferencers do it, else from the config's test dataset.
+
+Used by ``tools/inference.py``.
+"""
+import os
+import os.path as osp
+import warnings
+
+import numpy as np
+
+from .runner import config_task
+
+__all__ = [
+    'IMAGE_EXTENSIONS', 'ImagePredictor', 'ImageReadError',
+    'checkpoint_dataset_meta', 'draw_topk', 'list_images', 'read_image',
+    'save_png'
+]
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
+                    '.webp')
+
+# what the inferencers warn when they are built without weights: we load
+# the checkpoint (or say that there is none) ourselves
+_NO_WEIGHTS_WARNINGS = (
+    r'(Checkpoint is not loaded|weights is None|dataset_meta or class names '
+    r'are not saved|Unable to find pre-defined checkpoint|Failed to add '
+    r'.*save_dir)')
+
+_CHECKPOINT_HINT = ('Is it a checkpoint of this config? To load what fits on '
+                    'purpose, pass --allow-partial-load.')
+
+
+class ImageReadError(ValueError):
+    """An input file is not an image that can be decoded."""
+
+
+def list_images(path):
+    """``path`` as a list of image files: the file itself, or the images
+    (:data:`IMAGE_EXTENSIONS`) directly inside a folder, sorted."""
+    if not osp.exists(path):
+        raise FileNotFoundError(f'Image not found: {path!r}')
+    if not osp.isdir(path):
+        return [path]
+    files = sorted(
+        osp.join(path, name) for name in os.listdir(path)
+        if name.lower().endswith(IMAGE_EXTENSIONS)
+        and osp.isfile(osp.join(path, name)))
+    if not files:
+        raise FileNotFoundError(
+            f'No images ({", ".join(IMAGE_EXTENSIONS)}) in the folder '
+            f'{path!r}')
+    return files
+
+
+def read_image(path):
+    """Decode ``path`` fully; an RGB uint8 array (H, W, 3). Raises
+    :class:`ImageReadError` naming the file when it is empty, truncated,
+    corrupt or not an image."""
+    import mmcv
+    from PIL import Image
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError as e:
+        raise ImageReadError(f'Cannot read image {path!r}: {e}') from e
+    problem = None if data else 'the file is empty'
+    if problem is None:
+        try:  # PIL notices truncated files, which OpenCV decodes silently
+            with Image.open(path) as im:
+                im.load()
+        except Exception as e:  # noqa: BLE001 (PIL raises many kinds)
+            problem = f'{type(e).__name__}: {e}'
+    img = None
+    if problem is None:
+        img = mmcv.imfrombytes(data, flag='color', channel_order='rgb')
+        if img is None:
+            problem = 'OpenCV cannot decode it'
+    if problem is not None:
+        raise ImageReadError(
+            f'Cannot read image {path!r}: not a valid image file (corrupt, '
+            f'truncated or another format) - {problem}')
+    return img
+
+
+def save_png(picture, path):
+    """Write an RGB uint8 array as a PNG file; returns ``path``."""
+    from PIL import Image
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    Image.fromarray(np.ascontiguousarray(picture, dtype=np.uint8)).save(
+        path, format='PNG')
+    return path
+
+
+def _font(size):
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: one bitmap size
+        return ImageFont.load_default()
+
+
+def draw_topk(image, names, scores, title=None):
+    """The RGB ``image`` unchanged at the top left, and beside it a panel
+    listing ``names`` with their ``scores`` (in [0, 1]) as text and bars.
+    The canvas is as high as the image, or higher when the list needs it.
+    Returns an RGB uint8 array."""
+    from PIL import Image, ImageDraw
+    image = np.asarray(image, dtype=np.uint8)
+    h, w = image.shape[:2]
+    size = int(np.clip(h // 14, 12, 22))
+    font, small = _font(size), _font(max(10, size - 2))
+    pad, line = size // 2 + 2, int(size * 2.4)
+    title = title or f'top-{len(names)}'
+    rows = [f'{i + 1}. {str(n)[:32]}' for i, n in enumerate(names)]
+    probe = ImageDraw.Draw(Image.new('RGB', (1, 1)))
+    text_w = max(probe.textlength(t, font=font) for t in [title] + rows)
+    panel_w = int(max(text_w, 8 * size) + 2 * pad + 4 * size)
+    panel_h = pad * 2 + line * (len(rows) + 1)
+    canvas = Image.new('RGB', (w + panel_w, max(h, panel_h)), 'white')
+    canvas.paste(Image.fromarray(image), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    x0, y = w + pad, pad
+    draw.text((x0, y), title, fill=(20, 20, 20), font=font)
+    y += line
+    bar_w = panel_w - 2 * pad
+    for row, score in zip(rows, scores):
+        score = float(score)
+        draw.text((x0, y), row, fill=(20, 20, 20), font=font)
+        bar_y = y + size + 4
+        draw.rectangle([x0, bar_y, x0 + bar_w, bar_y + size // 2],
+                       fill=(225, 228, 235))
+        draw.rectangle(
+            [x0, bar_y, x0 + int(bar_w * min(max(score, 0.), 1.)),
+             bar_y + size // 2], fill=(55, 110, 190))
+        label = f'{score:.4f}'
+        draw.text((x0 + bar_w - probe.textlength(label, font=small), y + 1),
+                  label, fill=(60, 60, 60), font=small)
+        y += line
+    return np.asarray(canvas)
+
+
+def checkpoint_dataset_meta(checkpoint):
+    """The dataset meta a checkpoint carries, as the inferencers read it:
+    ``meta['dataset_meta']`` (OpenMMLab 2.x), else ``meta['CLASSES']`` /
+    ``meta['PALETTE']`` (1.x); ``None`` when there is none."""
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    if isinstance(meta.get('dataset_meta'), dict):
+        return dict(meta['dataset_meta'])
+    if 'CLASSES' in meta:
+        out = {'classes': meta['CLASSES']}
+        if meta.get('PALETTE') is not None:
+            out['palette'] = meta['PALETTE']
+        return out
+    return None
+
+
+def _framework_datasets(task):
+    if task == 'detection':
+        from mmdet.registry import DATASETS
+    elif task == 'segmentation':
+        from mmseg.registry import DATASETS
+    else:
+        from mmpretrain.registry import DATASETS
+    return DATASETS
+
+
+def _config_dataset_meta(cfg, task):
+    """Classes/palette of the config's test dataset: its class's
+    ``METAINFO`` updated by the config's ``metainfo`` (nothing is read from
+    disk)."""
+    dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
+    meta = {}
+    try:
+        cls = _framework_datasets(task).get(dataset.get('type', ''))
+    except Exception:  # noqa: BLE001 (an unknown type: no meta from it)
+        cls = None
+    meta.update(getattr(cls, 'METAINFO', None) or {})
+    meta.update(dataset.get('metainfo') or {})
+    return {k.lower(): v for k, v in meta.items()
+            if k.lower() in ('classes', 'palette')} or None
+
+
+def _palette_for(classes, palette):
+    """``palette`` with exactly one colour per class (mmseg's visualizer
+    asserts it); missing colours are drawn with a fixed seed."""
+    palette = [list(c) for c in (palette or [])][:len(classes)]
+    rng = np.random.RandomState(42)
+    while len(palette) < len(classes):
+        palette.append(rng.randint(0, 256, 3).tolist())
+    return palette
+
+
+def _num_classes(model):
+    """The number of classes the model's head predicts, if it says."""
+    for path in ('head', 'decode_head', 'roi_head.bbox_head', 'bbox_head'):
+        module = model
+        for name in path.split('.'):
+            module = getattr(module, name, None)
+        if isinstance(getattr(module, 'num_classes', None), int):
+            return module.num_classes
+    return None
+
+
+def _build_inferencer(task, cfg, device, palette):
+    if task == 'detection':
+        from mmdet.apis import DetInferencer
+        inferencer = DetInferencer(model=cfg, weights=None, device=device,
+                                   palette=palette, show_progress=False)
+    elif task == 'segmentation':
+        from mmseg.apis import MMSegInferencer
+        inferencer = MMSegInferencer(model=cfg, weights=None, device=device)
+        inferencer.show_progress = False
+    else:
+        from mmpretrain.apis import ImageClassificationInferencer
+        inferencer = ImageClassificationInferencer(
+            model=cfg, pretrained=False, device=device)
+    return inferencer
+
+
+class ImagePredictor:
+    """The framework inferencer of a config's task, with optional checked
+    checkpoint loading, that turns one image into a picture and its top
+    predictions.
+
+    Args:
+        config (str | Config): an mmhybrid (or any mmdet/mmseg/mmpretrain)
+            config.
+        checkpoint (str, optional): weights to load with the checked loader;
+            ``None`` keeps the random initialisation.
+        device (str, optional): ``'cpu'``, ``'cuda:0'``...; default: CUDA if
+            available.
+        allow_partial_load (bool): load what fits of a checkpoint that does
+            not fit the model (default: refuse it).
+        pred_score_thr (float): detection: boxes below it are neither drawn
+            nor listed.
+        opacity (float): segmentation: opacity of the class map.
+        topk (int): classification: classes listed and drawn.
+        palette (str): detection: mmdet's ``palette`` ('none': config, then
+            checkpoint).
+
+    Example:
+        >>> predictor = ImagePredictor('configs/demo/fpn_shvit_s1_toy.py')
+        >>> out = predictor('demo.jpg')
+        >>> save_png(out['picture'], 'demo.png'); out['top']
+        [('background', 0.91, 'of the pixels'), ...]
+    """
+
+    def __init__(self, config, checkpoint=None, device=None,
+                 allow_partial_load=False, pred_score_thr=0.3, opacity=0.5,
+                 topk=5, palette='none'):
+        from mmengine.device import get_device
+
+        from mmhybrid.models.utils import load_model_checkpoint
+        from mmhybrid.utils.model_builder import load_model_config
+        cfg = load_model_config(config)
+        self.task = config_task(cfg)
+        if checkpoint is not None and not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'Checkpoint not found: {checkpoint!r}')
+        self.device = device or get_device()
+        self.pred_score_thr = pred_score_thr
+        self.opacity = opacity
+        self.topk = topk
+        self.palette = palette
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message=_NO_WEIGHTS_WARNINGS)
+            self.inferencer = _build_inferencer(self.task, cfg, self.device,
+                                                palette)
+        self.checkpoint = checkpoint
+        metas = []
+        if checkpoint is not None:
+            ckpt = load_model_checkpoint(
+                self.inferencer.model, checkpoint,
+                allow_partial=allow_partial_load, hint=_CHECKPOINT_HINT)
+            metas.append(('checkpoint', checkpoint_dataset_meta(ckpt)))
+        metas.append(('config', _config_dataset_meta(cfg, self.task)))
+        #: where the class names come from
+        self.meta_source = 'inferencer\'s default'
+        num_classes = _num_classes(self.inferencer.model)
+        for source, meta in metas:
+            meta = {k.lower(): v for k, v in (meta or {}).items()}
+            classes = meta.get('classes')
+            if classes is None:
+                continue
+            if num_classes is not None and len(classes) != num_classes:
+                warnings.warn(
+                    f'The {source} names {len(classes)} classes but the '
+                    f'model predicts {num_classes}: its class names are '
+                    'not used.')
+                continue
+            self._set_dataset_meta(meta)
+            self.meta_source = source
+            break
+
+    @property
+    def classes(self):
+        if self.task == 'classification':
+            return self.inferencer.classes
+        return (self.inferencer.model.dataset_meta or {}).get('classes')
+
+    def _set_dataset_meta(self, meta):
+        """What each inferencer's ``_load_weights_to_model`` does with a
+        checkpoint's dataset meta."""
+        model = self.inferencer.model
+        if self.task == 'detection':
+            # mmdet: lower-case keys; palette: argument -> config -> ckpt
+            new = {k.lower(): v for k, v in meta.items()}
+            current = (getattr(model, 'dataset_meta', None) or {}).get(
+                'palette')
+            if self.palette != 'none':
+                new['palette'] = self.palette
+            elif current is not None and current != 'random':
+                new['palette'] = current
+            new.setdefault('palette', 'random')
+            model.dataset_meta = new
+            if self.inferencer.visualizer is not None:
+                self.inferencer.visualizer.dataset_meta = new
+        elif self.task == 'segmentation':
+            classes = meta.get('classes')
+            if classes is None:
+                return
+            model.dataset_meta = {
+                'classes': classes,
+                'palette': _palette_for(classes, meta.get('palette'))
+            }
+        else:
+            model._dataset_meta = dict(meta)
+            if meta.get('classes') is not None:
+                self.inferencer.classes = meta['classes']
+
+    def _name(self, label):
+        classes = self.classes
+        label = int(label)
+        if classes is not None and 0 <= label < len(classes):
+            return str(classes[label])
+        return str(label)
+
+    def __call__(self, image):
+        """Predict on one image file. Returns a dict with ``picture`` (RGB
+        uint8 array: detections drawn, class map blended, or the image with
+        its top-k panel) and ``top``: ``(name, score, detail)`` tuples, best
+        first (boxes above ``pred_score_thr``; classes by pixel fraction;
+        top-k classes)."""
+        rgb = read_image(image)  # names a broken file before the model runs
+        if self.task == 'detection':
+            return self._detect(image)
+        if self.task == 'segmentation':
+            return self._segment(image)
+        return self._classify(image, rgb)
+
+    def _detect(self, image):
+        out = self.inferencer(
+            image, return_vis=True, no_save_vis=True, no_save_pred=True,
+            return_datasamples=True, pred_score_thr=self.pred_score_thr)
+        inst = out['predictions'][0].pred_instances.cpu().numpy()
+        keep = np.flatnonzero(inst.scores >= self.pred_score_thr)
+        keep = keep[np.argsort(-inst.scores[keep], kind='stable')]
+        top = []
+        for i in keep:
+            box = ', '.join(f'{v:.0f}' for v in inst.bboxes[i])
+            detail = f'box [{box}]'
+            if 'masks' in inst:
+                detail += f', mask {int(inst.masks[i].sum())} px'
+            top.append((self._name(inst.labels[i]), float(inst.scores[i]),
+                        detail))
+        return dict(image=image, picture=out['visualization'][0], top=top,
+                    num_instances=len(inst.scores))
+
+    def _segment(self, image):
+        out = self.inferencer(image, return_vis=True, opacity=self.opacity)
+        sem_seg = np.asarray(out['predictions'])
+        labels, counts = np.unique(sem_seg, return_counts=True)
+        order = np.argsort(-counts, kind='stable')
+        top = [(self._name(labels[i]), float(counts[i] / sem_seg.size),
+                'of the pixels') for i in order]
+        return dict(image=image, picture=out['visualization'], top=top,
+                    sem_seg=sem_seg)
+
+    def _classify(self, image, rgb):
+        import mmpretrain.utils.progress as progress
+        shown, progress.disable_progress_bar = (
+            progress.disable_progress_bar, True)
+        try:
+            result = self.inferencer(image)[0]
+        finally:
+            progress.disable_progress_bar = shown
+        scores = np.asarray(result['pred_scores'], dtype=np.float64)
+        k = min(self.topk, scores.size)
+        best = np.argsort(-scores, kind='stable')[:k]
+        names = [self._name(i) for i in best]
+        top = [(n, float(scores[i]), f'class {int(i)}')
+               for n, i in zip(names, best)]
+        picture = draw_topk(rgb, names, scores[best], title=f'top-{k}')
+        return dict(image=image, picture=picture, top=top, scores=scores)

@@ -1,0 +1,205 @@
+"""tools/inference.py: one PNG per image for each task (boxes + masks, class
+map, top-5 panel), checkpoints through the checked loader, and clear errors
+for bad input. Randomly initialised models, toy images."""
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mmhybrid.apis import ImageReadError, read_image
+from mmhybrid.datasets.toy import make_toy_data
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DET = 'configs/demo/maskrcnn_shvit_s1_toy.py'
+SEG = 'configs/demo/fpn_shvit_s1_toy.py'
+CLS = 'configs/imagenet_shvit_s1.py'
+CKPT_CLASSES = ['bg', 'blob', 'box', 'wedge']
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, 'tools/inference.py', *args],
+                          cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+def _ok(proc):
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return proc.stdout
+
+
+def _rgb(path):
+    with Image.open(path) as im:
+        return np.asarray(im.convert('RGB'))
+
+
+@pytest.fixture(scope='module')
+def images(tmp_path_factory):
+    """Non-square PNG scenes for detection (W 128 x H 96) and segmentation
+    (W 112 x H 128), and a folder of three 64 px ImageNet-style JPEGs."""
+    root = tmp_path_factory.mktemp('inference')
+    toy = str(root / 'toy')
+    make_toy_data(toy, coco=dict(num_train=1, num_val=1),
+                  ade=dict(num_train=1, num_val=1),
+                  imagenet=dict(num_train_per_class=1, num_val_per_class=1))
+    out = {}
+    for name, sub, box in (
+            ('det', 'coco/val2017', (0, 0, 128, 96)),
+            ('seg', 'ade/ADEChallengeData2016/images/validation',
+             (0, 0, 112, 128))):
+        folder = osp.join(toy, sub)
+        out[name] = str(root / f'{name}_scene.png')
+        with Image.open(osp.join(folder, sorted(os.listdir(folder))[0])) as im:
+            im.crop(box).save(out[name])
+    cls_dir = root / 'cls'
+    cls_dir.mkdir()
+    val = osp.join(toy, 'imagenet', 'val')
+    for cls in sorted(os.listdir(val)):
+        for f in os.listdir(osp.join(val, cls)):
+            os.link(osp.join(val, cls, f), cls_dir / f)
+    out['cls'] = str(cls_dir)
+    return out
+
+
+@pytest.fixture(scope='module')
+def seg_checkpoint(tmp_path_factory):
+    """A checkpoint of the toy segmentor as mmengine saves one: weights
+    under ``state_dict``, class names and palette under
+    ``meta.dataset_meta`` (renamed, to see where the names come from)."""
+    from mmhybrid.utils import build_from_config
+    model, _, _ = build_from_config(SEG)
+    path = str(tmp_path_factory.mktemp('ckpt') / 'fpn_toy.pth')
+    palette = [[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]]
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(dataset_meta=dict(classes=CKPT_CLASSES,
+                                                palette=palette))), path)
+    return path
+
+
+def test_detection_draws_boxes_at_image_size(images, tmp_path):
+    out = _ok(_run(images['det'], DET, '--out-dir', str(tmp_path),
+                   '--device', 'cpu', '--pred-score-thr', '0'))
+    png = tmp_path / 'det_scene.png'
+    assert f'-> {png}' in out and 'task: detection' in out
+    with Image.open(png) as im:
+        assert im.format == 'PNG' and im.size == (128, 96)
+    # every box scores >= 0: the picture has boxes (and their labels) on it
+    assert (_rgb(png) != _rgb(images['det'])).any(axis=-1).mean() > 0.05
+    boxes = re.findall(r'^  (\w+): \d\.\d{4}  box \[', out, re.MULTILINE)
+    assert boxes and set(boxes) <= {'ellipse', 'rectangle', 'triangle'}
+
+
+def test_segmentation_with_own_checkpoint(images, seg_checkpoint, tmp_path):
+    out = _ok(_run(images['seg'], SEG, seg_checkpoint, '--out-dir',
+                   str(tmp_path), '--device', 'cpu'))
+    png = tmp_path / 'seg_scene.png'
+    assert f'weights: {seg_checkpoint}' in out
+    with Image.open(png) as im:
+        assert im.format == 'PNG' and im.size == (112, 128)
+    # the class map is painted over the image
+    assert (_rgb(png) != _rgb(images['seg'])).any(axis=-1).mean() > 0.5
+    # class names come from the checkpoint's meta, not from the config
+    listed = re.findall(r'^  (\w+): ([\d.]+)% of the pixels$', out,
+                        re.MULTILINE)
+    assert listed and {n for n, _ in listed} <= set(CKPT_CLASSES)
+    assert sum(float(p) for _, p in listed) == pytest.approx(100, abs=0.5)
+
+
+def test_classification_folder_top5_beside_each_image(images, tmp_path):
+    out = _ok(_run(images['cls'], CLS, '--out-dir', str(tmp_path),
+                   '--device', 'cpu'))
+    names = sorted(os.listdir(images['cls']))
+    assert len(names) == 3
+    for name in names:
+        png = tmp_path / (osp.splitext(name)[0] + '.png')
+        assert f'-> {png}' in out
+        pic, img = _rgb(png), _rgb(osp.join(images['cls'], name))
+        h, w = img.shape[:2]
+        # the image itself, untouched, and the top-5 panel to its right
+        assert pic.shape[0] >= h and pic.shape[1] > w
+        np.testing.assert_array_equal(pic[:h, :w], img)
+        assert pic[:, w:].std() > 10  # the panel is not blank
+    # five ImageNet classes with scores, best first, per image
+    blocks = out.split(' -> ')[1:]
+    assert len(blocks) == 3
+    for block in blocks:
+        rows = re.findall(r'^  (.+): (\d\.\d{4})  class (\d+)$', block,
+                          re.MULTILINE)
+        assert len(rows) == 5
+        scores = [float(s) for _, s, _ in rows]
+        assert scores == sorted(scores, reverse=True)
+        assert all(0 <= int(c) < 1000 for _, _, c in rows)
+
+
+def test_checkpoint_of_another_model_is_refused(seg_checkpoint, images,
+                                                tmp_path):
+    img = osp.join(images['cls'], sorted(os.listdir(images['cls']))[0])
+    r = _run(img, CLS, seg_checkpoint, '--out-dir', str(tmp_path))
+    assert r.returncode != 0
+    assert 'does not fit ImageClassifier' in r.stderr
+    assert 'head.l.weight' in r.stderr and 'head.bn.weight' in r.stderr
+    assert 'Traceback' not in r.stderr
+    assert not os.listdir(tmp_path)
+    # on purpose, what fits is loaded and the head stays random
+    r = _run(img, CLS, seg_checkpoint, '--out-dir', str(tmp_path),
+             '--allow-partial-load')
+    _ok(r)
+    assert 'Partial load' in r.stdout + r.stderr
+    assert osp.isfile(tmp_path / (osp.splitext(osp.basename(img))[0] +
+                                  '.png'))
+
+
+def _broken(kind, good):
+    data = open(good, 'rb').read()
+    return {'garbage': b'not a jpeg at all' * 20,
+            'truncated': data[:len(data) // 2],
+            'empty': b''}[kind]
+
+
+@pytest.mark.parametrize('kind', ['garbage', 'truncated', 'empty'])
+def test_read_image_names_a_broken_file(kind, images, tmp_path):
+    good = osp.join(images['cls'], sorted(os.listdir(images['cls']))[0])
+    bad = tmp_path / 'bad.jpg'
+    bad.write_bytes(_broken(kind, good))
+    with pytest.raises(ImageReadError, match=re.escape(f"'{bad}'")):
+        read_image(str(bad))
+    img = read_image(good)  # a good one decodes to RGB
+    assert img.shape == (64, 64, 3) and img.dtype == np.uint8
+
+
+def test_corrupt_image_in_folder_is_named(images, tmp_path):
+    folder = tmp_path / 'imgs'
+    folder.mkdir()
+    good = osp.join(images['cls'], sorted(os.listdir(images['cls']))[0])
+    (folder / 'a_good.jpg').write_bytes(open(good, 'rb').read())
+    bad = folder / 'b_bad.jpg'
+    bad.write_bytes(_broken('truncated', good))
+    out_dir = tmp_path / 'out'
+    r = _run(str(folder), CLS, '--out-dir', str(out_dir))
+    assert r.returncode != 0
+    assert f"Cannot read image '{bad}'" in r.stderr
+    assert 'a_good' not in r.stderr and 'Traceback' not in r.stderr
+    assert not out_dir.exists()  # refused before any work
+
+
+def test_missing_files_are_named(images, tmp_path):
+    img = osp.join(images['cls'], sorted(os.listdir(images['cls']))[0])
+    cases = [
+        ((str(tmp_path / 'nope.jpg'), CLS),
+         f"Image not found: '{tmp_path / 'nope.jpg'}'"),
+        ((img, 'configs/no_such.py'),
+         "Config file not found: 'configs/no_such.py'"),
+        ((img, CLS, str(tmp_path / 'gone.pth')),
+         f"Checkpoint not found: '{tmp_path / 'gone.pth'}'"),
+    ]
+    for args, message in cases:
+        r = _run(*args, '--out-dir', str(tmp_path / 'out'))
+        assert r.returncode != 0, args
+        assert message in r.stderr, r.stderr[-2000:]
+        assert 'Traceback' not in r.stderr
+    assert not (tmp_path / 'out').exists()

@@ -1,0 +1,139 @@
+"""Predict on an image (or a folder of images) with an mmhybrid config and
+save the picture as PNG: boxes and masks (detection), the class map over the
+image (segmentation) or the top-5 classes beside it (classification). The
+task follows the config. Flags as mmdet's ``demo/image_demo.py``.
+
+Example::
+
+    python tools/inference.py demo.jpg configs/demo/maskrcnn_shvit_s1_toy.py \\
+        work_dirs/demo/maskrcnn_shvit_s1_toy/epoch_12.pth --out-dir outputs
+    python tools/inference.py data/toy/imagenet/val/ellipse \\
+        configs/imagenet_shvit_s1.py --out-dir outputs   # random weights
+
+Writes ``<out-dir>/<image name>.png`` per image and prints each file with
+its top predictions.
+"""
+import argparse
+import os.path as osp
+import sys
+
+from mmhybrid.apis import (ImagePredictor, ImageReadError, add_trust_arg,
+                           apply_trust_arg, list_images, read_image,
+                           save_png)
+from mmhybrid.engine.safe_load import UntrustedCheckpointError
+
+
+def _input_error(e):
+    """Whether ``e`` is the input's fault (one clear line, no traceback):
+    a missing or unreadable file, or a checkpoint that does not fit."""
+    if isinstance(e, (FileNotFoundError, ImageReadError,
+                      UntrustedCheckpointError)):
+        return True
+    # imported here: mmhybrid.models imports all three frameworks
+    from mmhybrid.models.utils import CheckpointMismatchError
+    return isinstance(e, CheckpointMismatchError)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Predict on images with an mmhybrid config and save the '
+        'pictures as PNG')
+    parser.add_argument('image', help='image file or folder of images')
+    parser.add_argument('config', help='config file (its task: detection, '
+                        'segmentation or classification)')
+    parser.add_argument('checkpoint', nargs='?', default=None,
+                        help='checkpoint file (default: random weights)')
+    parser.add_argument('--out-dir', default='outputs',
+                        help='where the PNG pictures go (default: outputs)')
+    parser.add_argument('--device', default=None,
+                        help='device used for inference, e.g. cpu, cuda:0 '
+                        '(default: cuda:0 if available, else cpu)')
+    parser.add_argument('--pred-score-thr', type=float, default=0.3,
+                        help='detection: bbox score threshold (default 0.3)')
+    parser.add_argument('--palette', default='none',
+                        choices=['coco', 'voc', 'citys', 'random', 'none'],
+                        help='detection: colour palette (none: the config\'s, '
+                        'then the checkpoint\'s)')
+    parser.add_argument('--opacity', type=float, default=0.5,
+                        help='segmentation: opacity of the painted class map '
+                        '(0-1, default 0.5)')
+    parser.add_argument('--topk', type=int, default=5,
+                        help='classification: classes drawn and printed '
+                        '(default 5)')
+    parser.add_argument(
+        '--allow-partial-load', action='store_true',
+        help='load a checkpoint that lacks keys or has tensors of other '
+        'shapes: what fits is loaded, the rest stays random (default: '
+        'refuse such a file)')
+    add_trust_arg(parser)
+    return apply_trust_arg(parser.parse_args(argv))
+
+
+def _out_names(images):
+    """``<stem>.png`` per image; the full file name where stems repeat."""
+    stems = [osp.splitext(osp.basename(p))[0] for p in images]
+    return [f'{s}.png' if stems.count(s) == 1 else f'{osp.basename(p)}.png'
+            for s, p in zip(stems, images)]
+
+
+def _show(value, detail):
+    return f'{value:.1%} {detail}' if detail == 'of the pixels' else \
+        f'{value:.4f}  {detail}'
+
+
+def run(args):
+    images = list_images(args.image)
+    for path in images:  # a broken file is named before the model is built
+        read_image(path)
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'Config file not found: {args.config!r}')
+    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint!r}')
+    predictor = ImagePredictor(
+        args.config, args.checkpoint, device=args.device,
+        allow_partial_load=args.allow_partial_load,
+        pred_score_thr=args.pred_score_thr, opacity=args.opacity,
+        topk=args.topk, palette=args.palette)
+    weights = args.checkpoint or 'none (random initialisation)'
+    print(f'task: {predictor.task}, config: {args.config}, weights: '
+          f'{weights}, class names from the {predictor.meta_source}, '
+          f'device: {predictor.device}', flush=True)
+
+    from mmengine.utils import ProgressBar
+    bar = ProgressBar(len(images)) if len(images) > 1 else None
+    written = []
+    for path, name in zip(images, _out_names(images)):
+        result = predictor(path)
+        out = save_png(result['picture'], osp.join(args.out_dir, name))
+        written.append((path, out, result))
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        print(flush=True)
+
+    for path, out, result in written:
+        print(f'{path} -> {out}')
+        top = result['top'][:args.topk]
+        if not top and predictor.task == 'detection':
+            print(f'  no box scored >= {args.pred_score_thr} '
+                  f'({result["num_instances"]} below)')
+        for name, value, detail in top:
+            print(f'  {name}: {_show(value, detail)}')
+    print(f'wrote {len(written)} PNG file(s) to {args.out_dir}')
+    return written
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        run(args)
+    except Exception as e:  # noqa: BLE001
+        if not _input_error(e):
+            raise
+        print(f'inference.py: error: {e}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
