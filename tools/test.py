@@ -5,10 +5,11 @@ import argparse
 import json
 import numbers
 import os.path as osp
+import sys
 
 from mmhybrid.apis import (add_common_args, build_runner, check_data_roots,
                            config_task, load_config, parse_common_args,
-                           summarize_metrics)
+                           run_cli, summarize_metrics)
 
 
 def parse_args():
@@ -62,4 +63,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main, 'tools/test.py'))

@@ -2,9 +2,11 @@
 (same flags as mmdet/mmseg ``tools/train.py``)."""
 import argparse
 import os
+import sys
 
 from mmhybrid.apis import (add_common_args, build_runner, check_data_roots,
-                           config_task, load_config, parse_common_args)
+                           config_task, load_config, parse_common_args,
+                           run_cli)
 
 
 def parse_args():
@@ -52,4 +54,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main, 'tools/train.py'))

@@ -3,6 +3,7 @@ mmdet/mmseg-style overrides, telling its task, building its Runner and
 summarising its metrics."""
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
@@ -142,6 +143,23 @@ def build_runner(cfg):
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def run_cli(main, prog):
+    """Run a tool's ``main``. A user's mistake (a missing file, a checkpoint
+    refused as unsafe or not fitting the model) ends with its message on
+    stderr and exit code 1 instead of a traceback."""
+    try:
+        main()
+    except Exception as e:  # noqa: BLE001
+        from mmhybrid.engine.safe_load import UntrustedCheckpointError
+        from mmhybrid.models.utils.checkpoint import CheckpointMismatchError
+        if not isinstance(e, (FileNotFoundError, UntrustedCheckpointError,
+                              CheckpointMismatchError)):
+            raise
+        print(f'{prog}: error: {e}', file=sys.stderr)
+        return 1
+    return 0
 
 
 def summarize_metrics(metrics):
