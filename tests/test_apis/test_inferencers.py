@@ -14,9 +14,6 @@ import subprocess
 import sys
 
 import pytest
-from PIL import Image
-
-from mmhybrid.datasets.toy import make_toy_data
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
@@ -106,27 +103,12 @@ with open(sys.argv[6], 'w') as f:
 '''
 
 
-@pytest.fixture(scope='module')
-def toy_images(tmp_path_factory):
-    """A non-square COCO-style image (W 128 x H 96), a non-square ADE-style
-    image (W 112 x H 128) and a 64 px ImageNet-style image."""
-    root = str(tmp_path_factory.mktemp('toy'))
-    make_toy_data(root, coco=dict(num_train=1, num_val=1),
-                  ade=dict(num_train=1, num_val=1),
-                  imagenet=dict(num_train_per_class=1, num_val_per_class=1))
-    out = {}
-    for name, sub, box in (
-            ('det', 'coco/val2017', (0, 0, 128, 96)),
-            ('seg', 'ade/ADEChallengeData2016/images/validation',
-             (0, 0, 112, 128))):
-        folder = osp.join(root, sub)
-        src = osp.join(folder, sorted(os.listdir(folder))[0])
-        out[name] = osp.join(root, f'{name}.png')
-        with Image.open(src) as im:
-            im.crop(box).save(out[name])
-    folder = osp.join(root, 'imagenet', 'val', 'ellipse')
-    out['cls'] = osp.join(folder, sorted(os.listdir(folder))[0])
-    return out
+@pytest.fixture
+def toy_images(toy_scenes):
+    """The detection and segmentation scenes and one ImageNet-style
+    image."""
+    cls = toy_scenes['cls']
+    return dict(toy_scenes, cls=os.path.join(cls, sorted(os.listdir(cls))[0]))
 
 
 def _run_in_fresh_process(order, images, first, out):

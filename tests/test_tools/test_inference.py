@@ -13,7 +13,6 @@ import torch
 from PIL import Image
 
 from mmhybrid.apis import ImageReadError, read_image
-from mmhybrid.datasets.toy import make_toy_data
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DET = 'configs/demo/maskrcnn_shvit_s1_toy.py'
@@ -38,32 +37,9 @@ def _rgb(path):
         return np.asarray(im.convert('RGB'))
 
 
-@pytest.fixture(scope='module')
-def images(tmp_path_factory):
-    """Non-square PNG scenes for detection (W 128 x H 96) and segmentation
-    (W 112 x H 128), and a folder of three 64 px ImageNet-style JPEGs."""
-    root = tmp_path_factory.mktemp('inference')
-    toy = str(root / 'toy')
-    make_toy_data(toy, coco=dict(num_train=1, num_val=1),
-                  ade=dict(num_train=1, num_val=1),
-                  imagenet=dict(num_train_per_class=1, num_val_per_class=1))
-    out = {}
-    for name, sub, box in (
-            ('det', 'coco/val2017', (0, 0, 128, 96)),
-            ('seg', 'ade/ADEChallengeData2016/images/validation',
-             (0, 0, 112, 128))):
-        folder = osp.join(toy, sub)
-        out[name] = str(root / f'{name}_scene.png')
-        with Image.open(osp.join(folder, sorted(os.listdir(folder))[0])) as im:
-            im.crop(box).save(out[name])
-    cls_dir = root / 'cls'
-    cls_dir.mkdir()
-    val = osp.join(toy, 'imagenet', 'val')
-    for cls in sorted(os.listdir(val)):
-        for f in os.listdir(osp.join(val, cls)):
-            os.link(osp.join(val, cls, f), cls_dir / f)
-    out['cls'] = str(cls_dir)
-    return out
+@pytest.fixture
+def images(toy_scenes):
+    return toy_scenes
 
 
 @pytest.fixture(scope='module')
