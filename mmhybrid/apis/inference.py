@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from .runner import config_task
+from .runner import config_task, load_config
 
 __all__ = [
     'IMAGE_EXTENSIONS', 'ImagePredictor', 'ImageReadError',
@@ -269,9 +269,10 @@ class ImagePredictor:
                  topk=5, palette='none'):
         from mmengine.device import get_device
 
+        from mmengine.config import Config
+
         from mmhybrid.models.utils import load_model_checkpoint
-        from mmhybrid.utils.model_builder import load_model_config
-        cfg = load_model_config(config)
+        cfg = config if isinstance(config, Config) else load_config(config)
         self.task = config_task(cfg)
         if checkpoint is not None and not osp.isfile(checkpoint):
             raise FileNotFoundError(f'Checkpoint not found: {checkpoint!r}')
