@@ -21,6 +21,9 @@ config imports it through ``custom_imports``), so ``tools/``, user scripts and
    ``torch.cuda.set_device`` and asks for NCCL, and wraps DDP with CUDA
    ``device_ids``. Without CUDA we use gloo, skip the device call, pass
    ``device_ids=None`` and revert SyncBN layers to plain BatchNorm.
+5. mmdet's, mmseg's and mmpretrain's inferencers run in one process in any
+   order: each builds and predicts in its own default scope and restores the
+   caller's.
 """
 import functools
 import logging
@@ -124,9 +127,10 @@ def _find_latest_checkpoint(path):
                   logger='current')
         return None
     newest = max(found)[1]
-    print_log(f'{pointer} names {last!r}, which does not exist; resuming '
-              f'from the newest checkpoint in the folder, {newest}.',
-              logger='current', level=logging.WARNING)
+    why = f'names {last!r}, which does not exist' if last else \
+        'is missing or empty'
+    print_log(f'{pointer} {why}; resuming from the newest checkpoint in the '
+              f'folder, {newest}.', logger='current', level=logging.WARNING)
     return newest
 
 
