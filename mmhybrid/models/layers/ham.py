@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 from mmengine.registry import MODELS as MMENGINE_MODELS
 
-from ...registry import register_model
+from ...registry import register_in, register_model
 
 
 def ham_kernel_size(channels, gamma=2, b=1):
@@ -205,4 +205,4 @@ class HAM(nn.Module):
 # mmcv's build_plugin_layer looks in the current default scope's MODELS, or in
 # mmengine's root MODELS when no scope is set (e.g. mmdet's ResNet built
 # directly in a script).
-MMENGINE_MODELS.register_module(module=HAM, force=True)
+register_in(MMENGINE_MODELS, HAM)
