@@ -17,21 +17,8 @@ import argparse
 import os.path as osp
 import sys
 
-from mmhybrid.apis import (ImagePredictor, ImageReadError, add_trust_arg,
-                           apply_trust_arg, list_images, read_image,
-                           save_png)
-from mmhybrid.engine.safe_load import UntrustedCheckpointError
-
-
-def _input_error(e):
-    """Whether ``e`` is the input's fault (one clear line, no traceback):
-    a missing or unreadable file, or a checkpoint that does not fit."""
-    if isinstance(e, (FileNotFoundError, ImageReadError,
-                      UntrustedCheckpointError)):
-        return True
-    # imported here: mmhybrid.models imports all three frameworks
-    from mmhybrid.models.utils import CheckpointMismatchError
-    return isinstance(e, CheckpointMismatchError)
+from mmhybrid.apis import (ImagePredictor, add_trust_arg, apply_trust_arg,
+                           list_images, read_image, run_cli, save_png)
 
 
 def parse_args(argv=None):
@@ -125,14 +112,7 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        run(args)
-    except Exception as e:  # noqa: BLE001
-        if not _input_error(e):
-            raise
-        print(f'inference.py: error: {e}', file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(lambda: run(args), 'tools/inference.py')
 
 
 if __name__ == '__main__':

@@ -146,15 +146,19 @@ def build_runner(cfg):
 
 
 def run_cli(main, prog):
-    """Run a tool's ``main``. A user's mistake (a missing file, a checkpoint
-    refused as unsafe or not fitting the model) ends with its message on
-    stderr and exit code 1 instead of a traceback."""
+    """Run a tool's ``main``. A user's mistake (a missing file, an image
+    that cannot be decoded, a checkpoint refused as unsafe or not fitting
+    the model) ends with its message on stderr and exit code 1 instead of a
+    traceback."""
     try:
         main()
     except Exception as e:  # noqa: BLE001
         from mmhybrid.engine.safe_load import UntrustedCheckpointError
         from mmhybrid.models.utils.checkpoint import CheckpointMismatchError
-        if not isinstance(e, (FileNotFoundError, UntrustedCheckpointError,
+
+        from .inference import ImageReadError
+        if not isinstance(e, (FileNotFoundError, ImageReadError,
+                              UntrustedCheckpointError,
                               CheckpointMismatchError)):
             raise
         print(f'{prog}: error: {e}', file=sys.stderr)

@@ -8,6 +8,7 @@ from collections import OrderedDict
 import torch
 from mmengine.logging import MMLogger, print_log
 from mmengine.runner.checkpoint import CheckpointLoader
+from torch.nn.modules.module import _IncompatibleKeys
 
 _WRAPPER_KEYS = ('state_dict_ema', 'state_dict', 'model', 'model_ema')
 
@@ -66,6 +67,8 @@ def _load_reporting(module, state_dict):
         for name, child in mod._modules.items():
             if child is not None:
                 load(child, prefix + name + '.')
+        for hook in mod._load_state_dict_post_hooks.values():
+            hook(mod, _IncompatibleKeys(missing, unexpected))
 
     with torch.no_grad():
         load(module)
@@ -127,7 +130,8 @@ def load_checked_state_dict(module, state_dict, source='checkpoint',
         print_log(f'Partial load of {source} into {name} as asked '
                   '(allow_partial_load): ' + '\n  '.join(problems),
                   logger=logger, level=logging.WARNING)
-    msg = (f'Loaded {len(before) - len(missing) - len(kept)} tensors into '
+    loaded = len(before) - len(missing) - len(kept) - len(errors)
+    msg = (f'Loaded {loaded} tensors into '
            f'{name} from {source}.')
     if kept:
         msg += (' Not in the checkpoint, kept at their initialisation as '
