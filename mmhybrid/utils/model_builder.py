@@ -145,13 +145,9 @@ def count_complexity(model, input_shape, task=None):
 
 
 def timm_counterpart(model):
-    """The timm model name of one of ours, or None: SHViT s1..s4 as a bare
-    backbone (features only) or inside an ImageClassifier (with head)."""
-    from mmhybrid.models.backbones.shvit import SHViT
+    """The timm model name of one of ours, or None, as its backbone states
+    it (bare backbone: features only; inside an ImageClassifier: with
+    head)."""
     backbone = getattr(model, 'backbone', model)
-    if not isinstance(backbone, SHViT):
-        return None
-    for name, arch in SHViT.arch_zoo.items():
-        if all(backbone.arch[k] == arch[k] for k in arch):
-            return f'shvit_{name}'
-    return None
+    counterpart = getattr(backbone, 'timm_counterpart', None)
+    return counterpart() if callable(counterpart) else None

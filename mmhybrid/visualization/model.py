@@ -8,32 +8,19 @@ import torch.nn as nn
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
-FAMILIES = ('SHViT', 'GACSWin', 'HarmoVision', 'HAMViT')
-
-
 def model_family(model):
-    """'SHViT', 'GACSWin', 'HarmoVision', 'HAMViT' or the backbone's class
-    name."""
+    """The backbone's class name (e.g. 'SHViT')."""
     backbone = getattr(model, 'backbone', model)
     return type(backbone).__name__
 
 
 def default_cam_layer(model):
-    """The Grad-CAM target layer for a classifier: the backbone's last
-    stage."""
+    """The Grad-CAM target layer of a classifier or backbone, as its backbone
+    states it (``default_cam_layer()``; else its last child)."""
     bb = getattr(model, 'backbone', model)
-    fam = type(bb).__name__
-    if fam == 'SHViT':
-        layer = bb.stages()[-1]
-    elif fam == 'GACSWin':
-        layer = bb.stages()[-1]
-    elif fam == 'HarmoVision':
-        layer = bb.layers()[-1]
-    elif fam == 'HAMViT':
-        layer = bb.layers[-1]
-    else:
-        layer = list(bb.children())[-1]
-    # stages are run block by block (checkpointing), so hook the last block
+    if callable(getattr(bb, 'default_cam_layer', None)):
+        return bb.default_cam_layer()
+    layer = list(bb.children())[-1]
     while isinstance(layer, (nn.Sequential, nn.ModuleList)):
         layer = layer[-1]
     return layer

@@ -27,10 +27,22 @@ class HybridBackbone(BaseModule):
     arch_zoo = {}
     arch_keys = {}
     deploy = False
+    #: The arch name of ``arch_zoo`` this model was built from (None for a
+    #: custom arch dict); set by :meth:`_resolve_arch`.
+    arch_name = None
+    #: The timm model of the same architecture, as a format string of
+    #: ``arch`` (e.g. ``'shvit_{arch}'``), or None. Read by the benchmark's
+    #: ``--compare-timm`` through :meth:`timm_counterpart`.
+    timm_name = None
+    #: ``state_dict -> state_dict`` from the upstream (official/timm)
+    #: checkpoint layouts to ours, or None when ours is the only layout. Used
+    #: by ``init_cfg`` Pretrained and the checkpoint converters.
+    convert_checkpoint = None
 
-    @classmethod
-    def _resolve_arch(cls, arch):
-        """An arch name of ``arch_zoo`` or a custom dict -> a checked copy."""
+    def _resolve_arch(self, arch):
+        """An arch name of ``arch_zoo`` or a custom dict -> a checked copy;
+        records :attr:`arch_name`."""
+        cls = type(self)
         name = cls.__name__
         if isinstance(arch, str):
             if arch.lower() not in cls.arch_zoo:
@@ -38,6 +50,7 @@ class HybridBackbone(BaseModule):
                     f'Unknown {name} arch {arch!r}; valid archs are '
                     f'{sorted(cls.arch_zoo)} or a dict with keys '
                     f'{", ".join(sorted(cls.arch_keys))}.')
+            self.arch_name = arch.lower()
             return copy.deepcopy(cls.arch_zoo[arch.lower()])
         if not isinstance(arch, dict):
             raise TypeError(f'arch must be a str or dict, got {type(arch)}')
@@ -68,6 +81,24 @@ class HybridBackbone(BaseModule):
             raise ValueError(f'frozen_stages must be in [-1, {num_frozen}], '
                              f'got {frozen_stages}')
         return tuple(out_indices)
+
+    def stages(self):
+        """The stage modules in forward order (each a sequence of blocks)."""
+        raise NotImplementedError
+
+    def timm_counterpart(self):
+        """The timm model name of this architecture, or None."""
+        if self.timm_name is None or self.arch_name is None:
+            return None
+        return self.timm_name.format(arch=self.arch_name)
+
+    def default_cam_layer(self):
+        """The Grad-CAM target layer: the last block of the last stage
+        (stages run block by block, so a block is what can be hooked)."""
+        layer = self.stages()[-1]
+        while isinstance(layer, (torch.nn.Sequential, torch.nn.ModuleList)):
+            layer = layer[-1]
+        return layer
 
     def _frozen_modules(self):
         """The modules ``frozen_stages`` freezes (-1: none)."""
@@ -130,7 +161,9 @@ class HybridBackbone(BaseModule):
         return x
 
     def _convert_pretrained(self, state_dict):
-        return state_dict
+        if self.convert_checkpoint is None:
+            return state_dict
+        return type(self).convert_checkpoint(state_dict)
 
     def _allowed_missing(self):
         return ()

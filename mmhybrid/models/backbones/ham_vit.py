@@ -153,6 +153,11 @@ class HAMViT(HybridBackbone):
             outs.append(x.transpose(1, 2).reshape(B, C, H, W).contiguous())
         return tuple(outs)
 
+    def stages(self):
+        """The conv stage (stem; HAM refines its output) and the
+        transformer layers."""
+        return [self.stem, self.layers]
+
     def _pos_embed(self, hw):
         """The position embedding for an (H, W) token grid, bicubically
         resized from the trained grid. While tracing (ONNX export) it is

@@ -213,20 +213,20 @@ class HarmoVision(HybridBackbone):
         self.out_channels = [ch[i + 1] for i in self.out_indices]
         self._freeze_stages()
 
-    def layers(self):
+    def stages(self):
         return [getattr(self, f'layer{i + 1}') for i in range(self.num_layers)]
 
     def forward(self, x):
         x = self.stem(self._deploy_input(x))
         outs = []
-        for i, layer in enumerate(self.layers()):
+        for i, layer in enumerate(self.stages()):
             x = self._run_sequential(layer, x)
             if i in self.out_indices:
                 outs.append(self._deploy_output(x))
         return tuple(outs)
 
     def _frozen_modules(self):
-        return [self.stem] + self.layers()[:self.frozen_stages]
+        return [self.stem] + self.stages()[:self.frozen_stages]
 
     def init_weights(self):
         if self.load_pretrained_if_asked():

@@ -223,6 +223,8 @@ class SHViT(HybridBackbone):
     arch_keys = dict(embed_dims=3, depths=3, partial_dims=3, qk_dims=3,
                      types=3)
     num_stages = 3
+    timm_name = 'shvit_{arch}'
+    convert_checkpoint = staticmethod(shvit_convert)
 
     def __init__(self,
                  arch='s1',
@@ -276,6 +278,3 @@ class SHViT(HybridBackbone):
 
     def _frozen_modules(self):
         return [self.patch_embed] + self.stages()[:self.frozen_stages]
-
-    def _convert_pretrained(self, state_dict):
-        return shvit_convert(state_dict)
