@@ -6,4 +6,7 @@ _base_ = [
 ]
 published_top1 = 84.7  # read by benchmark tools
 
-model = dict(backbone=dict(arch='s', drop_path_rate=0.4))
+# stage 3 of arch 's' has 32 blocks: taps after blocks 6, 12, 18, 24
+model = dict(
+    backbone=dict(
+        arch='s', drop_path_rate=0.4, taps=dict(blocks=(5, 11, 17, 23))))

@@ -20,7 +20,7 @@ model = dict(
     data_preprocessor=dict(size_divisor=32),
     backbone=dict(
         _delete_=True,
-        type='GACSWin',
+        type='CSWin',
         arch=toy_arch,
         stem='7x7',
         drop_path_rate=0.0,

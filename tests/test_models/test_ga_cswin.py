@@ -1,5 +1,5 @@
-"""GA-CSWin's CSWin backbone: equality with the upstream code, checkpoint
-layouts, the backbone contract, errors."""
+"""The CSWin backbone (also GA-CSWin's): equality with the upstream code,
+checkpoint layouts, block taps, the backbone contract, errors."""
 import logging
 import math
 
@@ -9,7 +9,7 @@ import torch.nn as nn
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
-from mmhybrid.models import GACSWin
+from mmhybrid.models import CSWin
 from mmhybrid.models.utils import cswin_layout
 from reference import (assert_close_to_ref, deterministic_state_dict,
                        manifest, reference_input, reference_outputs)
@@ -27,8 +27,8 @@ def _save(state_dict, path, wrapper=None):
 
 
 def _load(arch, path, **kwargs):
-    model = GACSWin(arch=arch, init_cfg=dict(type='Pretrained',
-                                             checkpoint=path), **kwargs)
+    model = CSWin(arch=arch, init_cfg=dict(type='Pretrained',
+                                           checkpoint=path), **kwargs)
     model.init_weights()
     return model.eval()
 
@@ -95,8 +95,8 @@ def test_imagenet_checkpoint(arch, tmp_path):
     imagenet = deterministic_state_dict(manifest(f'cswin_{arch}_imagenet'))
     assert cswin_layout(imagenet) == 'imagenet'
     path = _save(imagenet, tmp_path / 'imagenet.pth', 'state_dict_ema')
-    model = GACSWin(arch=arch, init_cfg=dict(type='Pretrained',
-                                             checkpoint=path))
+    model = CSWin(arch=arch, init_cfg=dict(type='Pretrained',
+                                           checkpoint=path))
     log = _log_of(model.init_weights)
     model.eval()
     assert 'Skipped 4 checkpoint keys' in log
@@ -108,14 +108,15 @@ def test_imagenet_checkpoint(arch, tmp_path):
         assert torch.equal(norm.weight, torch.ones_like(norm.weight))
         assert torch.equal(norm.bias, torch.zeros_like(norm.bias))
 
-    backbone = _load(arch, _save(
+    # the raw stage outputs (no output norms) of both layouts are identical
+    raw = _load(arch, path, out_norm=False)
+    raw_bb = _load(arch, _save(
         deterministic_state_dict(manifest(f'cswin_{arch}_backbone')),
-        tmp_path / 'backbone.pth'))
+        tmp_path / 'backbone.pth'), out_norm=False)
     ref = reference_outputs(f'cswin_{arch}')
     x, _ = _inputs(ref)
     with torch.no_grad():
-        stages, _ = model.forward_features_all(x)
-        stages_bb, _ = backbone.forward_features_all(x)
+        stages, stages_bb = raw(x), raw_bb(x)
         for a, b in zip(stages, stages_bb):
             assert torch.equal(a, b)
         # CSWin's classifier: LayerNorm over the final tokens, mean, Linear
@@ -132,7 +133,7 @@ def test_imagenet_checkpoint(arch, tmp_path):
 @pytest.mark.parametrize('arch', ARCHS)
 def test_param_count(arch):
     """Same tensors as the official layouts; ~23M / 35M with the head."""
-    model = GACSWin(arch=arch)
+    model = CSWin(arch=arch)
     n = sum(p.numel() for p in model.parameters())
     assert n == sum(math.prod(s) for s in manifest(
         f'cswin_{arch}_backbone').values())
@@ -147,7 +148,7 @@ def test_param_count(arch):
 @pytest.mark.parametrize('size', [(333, 517), (250, 330), (64, 64),
                                   (37, 101)])
 def test_any_input_size_shapes_and_strides(size):
-    model = GACSWin(arch=TINY).eval()
+    model = CSWin(arch=TINY).eval()
     outs = model(torch.randn(1, 3, *size))
     h, w = ((s - 3) // 4 + 1 for s in size)  # the 7x7 stride-4 stem
     for i, out in enumerate(outs):
@@ -156,7 +157,7 @@ def test_any_input_size_shapes_and_strides(size):
 
 
 def test_strides_of_arch_t_on_odd_input():
-    model = GACSWin(arch='t').eval()
+    model = CSWin(arch='t').eval()
     with torch.no_grad():
         outs = model(torch.randn(1, 3, 333, 517))
     assert [tuple(o.shape[1:]) for o in outs] == [
@@ -169,51 +170,75 @@ def test_strides_of_arch_t_on_odd_input():
                                                   ((3, ), [128]),
                                                   ((1, -1), [32, 128])])
 def test_out_indices(out_indices, channels):
-    model = GACSWin(arch=TINY, out_indices=out_indices).eval()
+    model = CSWin(arch=TINY, out_indices=out_indices).eval()
     outs = model(torch.randn(1, 3, 96, 96))
     assert [o.shape[1] for o in outs] == channels == model.out_channels
     norms = {i for i in range(1, 5) if hasattr(model, f'norm{i}')}
     assert norms == {i % 4 + 1 for i in out_indices}
 
 
-def test_forward_features_all_for_the_ga_head():
-    """Raw stage outputs (before norm1..4) and stage-3 maps after every
-    depth//5 blocks; a tap equals the stage-3 output of a shallower model."""
-    assert GACSWin(arch='t', out_norm=False).stage3_taps == (4, 8, 12, 16)
-    assert GACSWin(arch='s', out_norm=False).stage3_taps == (6, 12, 18, 24)
-    model = GACSWin(arch=TINY).eval()
-    assert model.stage3_taps == (2, 4, 6, 8)
+def test_taps_are_raw_block_outputs_after_the_stage_outputs():
+    """``taps`` appends the NCHW outputs of the given blocks of one stage,
+    never normed, in the order given; out_channels/out_strides cover them."""
+    taps = dict(stage=2, blocks=(1, 3, 5, -3))
+    model = CSWin(arch=TINY, taps=taps).eval()
+    assert model.taps == dict(stage=2, blocks=(1, 3, 5, 7))
+    assert model.out_channels == [16, 32, 64, 128] + [64] * 4
+    assert model.out_strides == [4, 8, 16, 32] + [16] * 4
+    raw = CSWin(arch=TINY, out_norm=False).eval()
+    raw.load_state_dict(model.state_dict(), strict=False)
     x = torch.randn(1, 3, 100, 90)
     with torch.no_grad():
-        stages, taps = model.forward_features_all(x)
         outs = model(x)
-    assert len(stages) == 4 and len(taps) == 4
-    for i, (raw, out) in enumerate(zip(stages, outs)):
+        raw_outs = raw(x)
+    assert len(outs) == 8 and not hasattr(raw, 'norm1')
+    for i, (out, stage) in enumerate(zip(outs, raw_outs)):
         norm = getattr(model, f'norm{i + 1}')
         torch.testing.assert_close(
-            norm(raw.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), out)
-    shallow = GACSWin(arch=dict(TINY, depths=[1, 1, 6, 1])).eval()
-    shallow.load_state_dict(model.state_dict(), strict=False)
+            norm(stage.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), out)
+    # a tap after block j equals the stage-3 output of a model whose stage 3
+    # stops there
+    for tap, j in zip(outs[4:], (1, 3, 5, 7)):
+        shallow = CSWin(arch=dict(TINY, depths=[1, 1, j + 1, 1]),
+                        out_norm=False, out_indices=(2, )).eval()
+        shallow.load_state_dict(model.state_dict(), strict=False)
+        with torch.no_grad():
+            torch.testing.assert_close(shallow(x)[0], tap)
+        assert tap.is_contiguous() and tap.shape == raw_outs[2].shape
+    # only the requested stage outputs, then the taps in the order given
+    model = CSWin(arch=TINY, out_indices=(3, ),
+                  taps=dict(stage=1, blocks=[0])).eval()
     with torch.no_grad():
-        torch.testing.assert_close(shallow.forward_features_all(x)[0][2],
-                                   taps[2])
-    assert all(t.shape == stages[2].shape for t in taps)
-    assert not hasattr(GACSWin(arch=TINY, out_norm=False), 'norm1')
+        outs = model(x)
+    assert [o.shape[1] for o in outs] == model.out_channels == [128, 32]
+    assert model.out_strides == [32, 8]
+
+
+@pytest.mark.parametrize('taps,match', [
+    (dict(stage=4, blocks=(0, )), 'stage must be in'),
+    (dict(stage=2, blocks=(10, )), 'blocks must be indices'),
+    (dict(stage=2, blocks=()), 'blocks must be indices'),
+    (dict(stage=2), 'taps must be dict'),
+    ((2, 3), 'taps must be dict'),
+])
+def test_taps_errors(taps, match):
+    with pytest.raises(ValueError, match=match):
+        CSWin(arch=TINY, taps=taps)
 
 
 def test_deep_stem():
-    model = GACSWin(arch=TINY, stem='deep').eval()
+    model = CSWin(arch=TINY, stem='deep').eval()
     convs = [m for m in model.stage1_conv_embed if isinstance(m, nn.Conv2d)]
     assert len(convs) == 3 and all(c.bias is None for c in convs)
     assert [c.stride for c in convs] == [(2, 2), (1, 1), (2, 2)]
     outs = model(torch.randn(1, 3, 250, 330))
     assert [o.shape[2:] for o in outs][0] == (63, 83)
     with pytest.raises(ValueError, match='7x7'):
-        GACSWin(arch=TINY, stem='5x5')
+        CSWin(arch=TINY, stem='5x5')
 
 
 def test_drop_path_rises_linearly():
-    model = GACSWin(arch='t', drop_path_rate=0.2)
+    model = CSWin(arch='t', drop_path_rate=0.2)
     blocks = [b for s in model.stages() for b in s]
     assert isinstance(blocks[0].drop_path, nn.Identity)
     assert blocks[-1].drop_path.drop_prob == pytest.approx(0.2)
@@ -221,7 +246,7 @@ def test_drop_path_rises_linearly():
 
 
 def test_frozen_stages():
-    model = GACSWin(arch=TINY, frozen_stages=2)
+    model = CSWin(arch=TINY, frozen_stages=2)
     model.train()
     frozen = [model.stage1_conv_embed, model.stage1, model.merge1,
               model.stage2, model.norm1, model.norm2]
@@ -240,14 +265,14 @@ def test_frozen_stages():
 
 
 def test_norm_eval_keeps_training_otherwise():
-    model = GACSWin(arch=TINY, norm_eval=True).train()
+    model = CSWin(arch=TINY, norm_eval=True).train()
     assert model.stage3[0].training  # there is no BatchNorm to freeze
     model(torch.randn(1, 3, 64, 64))
 
 
 def test_with_cp_same_gradients():
-    model = GACSWin(arch=TINY).train()
-    model_cp = GACSWin(arch=TINY, with_cp=True).train()
+    model = CSWin(arch=TINY).train()
+    model_cp = CSWin(arch=TINY, with_cp=True).train()
     model_cp.load_state_dict(model.state_dict())
     x = torch.randn(2, 3, 70, 90)
     for m in (model, model_cp):
@@ -260,17 +285,17 @@ def test_with_cp_same_gradients():
 
 
 def test_custom_arch_and_unknown_arch():
-    assert GACSWin(arch=TINY).out_channels == [16, 32, 64, 128]
+    assert CSWin(arch=TINY).out_channels == [16, 32, 64, 128]
     with pytest.raises(ValueError, match=r"\['s', 't'\]"):
-        GACSWin(arch='b')
+        CSWin(arch='b')
     with pytest.raises(ValueError, match='lacks keys'):
-        GACSWin(arch=dict(embed_dims=[1, 2, 3, 4]))
+        CSWin(arch=dict(embed_dims=[1, 2, 3, 4]))
 
 
 def test_missing_checkpoint_names_path(tmp_path):
     path = str(tmp_path / 'nope' / 'cswin_t.pth')
-    model = GACSWin(arch='t', init_cfg=dict(type='Pretrained',
-                                            checkpoint=path))
+    model = CSWin(arch='t', init_cfg=dict(type='Pretrained',
+                                          checkpoint=path))
     with pytest.raises(FileNotFoundError, match='nope/cswin_t.pth'):
         model.init_weights()
 
@@ -279,14 +304,14 @@ def test_wrong_shapes_list_keys_and_load_nothing(tmp_path):
     state_dict = deterministic_state_dict(manifest('cswin_t_backbone'))
     state_dict['stage3.0.qkv.weight'] = torch.zeros(10, 256)
     path = _save(state_dict, tmp_path / 't.pth')
-    model = GACSWin(arch='t', init_cfg=dict(type='Pretrained',
-                                            checkpoint=path))
+    model = CSWin(arch='t', init_cfg=dict(type='Pretrained',
+                                          checkpoint=path))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(RuntimeError, match=r'stage3\.0\.qkv\.weight'):
         model.init_weights()
     # an arch-t checkpoint for arch s: the missing blocks are listed
-    model_s = GACSWin(arch='s', init_cfg=dict(type='Pretrained',
-                                              checkpoint=path))
+    model_s = CSWin(arch='s', init_cfg=dict(type='Pretrained',
+                                            checkpoint=path))
     with pytest.raises(RuntimeError, match=r'stage1\.1\.qkv\.weight'):
         model_s.init_weights()
     after = model.state_dict()
@@ -297,11 +322,11 @@ def test_missing_block_keys_are_not_excused(tmp_path):
     """Only norm1..norm4 may be missing."""
     state_dict = deterministic_state_dict(manifest('cswin_t_imagenet'))
     del state_dict['stage2.1.mlp.fc2.bias']
-    model = GACSWin(arch='t', init_cfg=dict(type='Pretrained',
-                                            checkpoint=_save(
-                                                state_dict,
-                                                tmp_path / 'x.pth',
-                                                'model')))
+    model = CSWin(arch='t', init_cfg=dict(type='Pretrained',
+                                          checkpoint=_save(
+                                              state_dict,
+                                              tmp_path / 'x.pth',
+                                              'model')))
     with pytest.raises(RuntimeError, match=r'stage2\.1\.mlp\.fc2\.bias'):
         model.init_weights()
 
@@ -313,5 +338,6 @@ def test_build_from_config(scope):
     from mmseg.registry import MODELS as SEG
     init_default_scope(scope)
     registry = dict(mmdet=DET, mmseg=SEG, mmpretrain=CLS)[scope]
-    model = registry.build(dict(type='GACSWin', arch='t', out_indices=(3, )))
-    assert isinstance(model, GACSWin) and model.out_channels == [512]
+    model = registry.build(dict(type='CSWin', arch='t', out_indices=(3, )))
+    assert isinstance(model, CSWin) and model.out_channels == [512]
+    assert model.out_strides == [32]

@@ -11,14 +11,15 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmhybrid.models import GACSWin, GAHead
-from mmhybrid.models.heads.ga_head import decorrelation_loss
+from mmhybrid.models import CSWin, GAHead
+from mmhybrid.models.heads.ga_head import aggregate, decorrelation_loss
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # GA paper: GA-CSWin-T / -S with the 1000-class heads, 42.0M / 54.3M
 PAPER_PARAMS = {'t': 42.0e6, 's': 54.3e6}
 TINY_ARCH = dict(embed_dims=[16, 32, 64, 128], depths=[1, 1, 5, 1],
                  num_heads=[2, 2, 4, 8], split_sizes=[1, 2, 7, 7])
+TINY_TAPS = dict(stage=2, blocks=(0, 1, 2, 3))
 TINY_HEAD = dict(in_channels=(16, 32, 64, 128), embed_dim=64, stage5_heads=4,
                  gram_dim=16, gram_heads=2, ga_heads=2, ga_head_dim=8)
 
@@ -32,7 +33,7 @@ def _classifier(arch='t'):
 
 
 def _tiny(num_classes=10, **head_kwargs):
-    backbone = GACSWin(TINY_ARCH, out_norm=False, with_taps=True)
+    backbone = CSWin(TINY_ARCH, out_norm=False, taps=TINY_TAPS)
     head = GAHead(num_classes, **TINY_HEAD, **head_kwargs)
     head.init_weights()
     return backbone, head
@@ -136,17 +137,60 @@ def test_inference_is_the_sum_of_branches_and_head_follows_input_size():
     assert preds[0].pred_score.shape == (1000, )
 
 
-def test_backbone_with_taps_output():
-    backbone = GACSWin('t', out_norm=False, with_taps=True)
-    outs = backbone(torch.randn(1, 3, 224, 224))
+@pytest.mark.parametrize('arch,blocks', [('t', (4, 8, 12, 16)),
+                                         ('s', (6, 12, 18, 24))])
+def test_configs_tap_every_fifth_of_stage3(arch, blocks):
+    """The GA configs tap stage 3 after every depth//5 blocks (at most 4):
+    blocks 4, 8, 12, 16 for 't'; 6, 12, 18, 24 for 's' (1-based)."""
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs', f'imagenet_ga_cswin_{arch}.py'))
+    depth = CSWin.arch_zoo[arch]['depths'][2]
+    assert tuple(range(depth // 5, depth + 1, depth // 5))[:4] == blocks
+    assert cfg.model.backbone.taps == dict(
+        stage=2, blocks=tuple(b - 1 for b in blocks))
+    assert cfg.model.head.tap_stage == cfg.model.backbone.taps.stage
+    assert cfg.model.head.num_taps == len(blocks)
+
+
+def test_backbone_output_is_what_the_head_aggregates():
+    model = _classifier('t')
+    outs = model.backbone(torch.randn(1, 3, 224, 224))
     assert [tuple(o.shape[1:]) for o in outs] == [
         (64, 56, 56), (128, 28, 28), (256, 14, 14), (512, 7, 7)
     ] + [(256, 14, 14)] * 4
-    assert backbone.out_channels == [64, 128, 256, 512] + [256] * 4
-    stages, taps = backbone.forward_features_all(
-        torch.randn(1, 3, 224, 224))
-    assert len(stages) + len(taps) == len(outs)
-    assert GACSWin('s').stage3_taps == (6, 12, 18, 24)
+    assert model.backbone.out_channels == [64, 128, 256, 512] + [256] * 4
+    assert list(model.head.in_channels) + [256] * model.head.num_taps == \
+        model.backbone.out_channels
+
+
+def test_aggregate_order_and_any_stage_count():
+    """Finer stages pooled, the taps, the tap stage, coarser stages resized;
+    any number of stages (e.g. a single-stage ViT-like backbone)."""
+    s1, s2 = torch.randn(1, 2, 8, 8), torch.randn(1, 3, 4, 4)
+    s3, tap = torch.randn(1, 5, 2, 2), torch.randn(1, 3, 4, 4)
+    x = aggregate([s1, s2, s3, tap], num_stages=3, tap_stage=1)
+    assert x.shape == (1, 2 + 3 + 3 + 5, 4, 4)
+    torch.testing.assert_close(x[:, :2], F.avg_pool2d(s1, 2))
+    torch.testing.assert_close(x[:, 2:5], tap)
+    torch.testing.assert_close(x[:, 5:8], s2)
+    torch.testing.assert_close(
+        x[:, 8:], F.interpolate(s3, scale_factor=2, mode='bilinear'))
+    y = aggregate([s2, tap, tap], num_stages=1, tap_stage=0)
+    assert torch.equal(y, torch.cat([tap, tap, s2], dim=1))
+
+
+def test_head_on_another_stage_layout():
+    """The head reads its layout from in_channels/num_taps/tap_stage: three
+    stages, taps of the last one."""
+    backbone = CSWin(TINY_ARCH, out_norm=False, out_indices=(1, 2, 3),
+                     taps=dict(stage=3, blocks=(0, 0)))
+    head = GAHead(10, **dict(TINY_HEAD, in_channels=(32, 64, 128)),
+                  num_taps=2, tap_stage=2, split_size=2)
+    grids = []
+    head.stage5.register_forward_hook(lambda m, i, o: grids.append(o[1]))
+    logits = head(backbone(torch.randn(2, 3, 96, 80)))
+    assert logits.shape == (2, 10) and grids == [(3, 3)]
+    assert head.stage5.conv.in_channels == 32 + 2 * 128 + 64 + 128
 
 
 def test_layer_scale_init_and_gram_in_float32():
@@ -165,13 +209,14 @@ def test_layer_scale_init_and_gram_in_float32():
 
 
 def test_errors():
-    backbone = GACSWin(TINY_ARCH, out_norm=False)  # no taps
+    backbone = CSWin(TINY_ARCH, out_norm=False)  # no taps
     head = GAHead(10, **TINY_HEAD)
-    with pytest.raises(ValueError, match='with_taps=True'):
+    with pytest.raises(ValueError, match=r'4 taps of stage 2.*got channels '
+                       r'\[16, 32, 64, 128\]'):
         head(backbone(torch.randn(1, 3, 64, 64)))
     with pytest.raises(ValueError, match='not divisible by gram_groups'):
         GAHead(10, **dict(TINY_HEAD, gram_dim=20))
     with pytest.raises(ValueError, match='num_classes'):
         GAHead(0)
-    with pytest.raises(ValueError, match='4 stage widths'):
-        GAHead(10, in_channels=(64, 128, 256))
+    with pytest.raises(ValueError, match='tap_stage=3 is not a stage'):
+        GAHead(10, in_channels=(64, 128, 256), tap_stage=3)

@@ -61,15 +61,15 @@ def test_converted_classifier_branch_logits_equal_upstream(tmp_path):
 def test_converted_checkpoint_serves_the_dense_backbone(tmp_path):
     """Both the upstream GA file and the converted one initialise the CSWin
     backbone of detection/segmentation configs (norm1..norm4 stay fresh)."""
-    from mmhybrid.models import GACSWin
+    from mmhybrid.models import CSWin
     state_dict = deterministic_state_dict(manifest('ga_cswin_t'))
     src = tmp_path / 'ga.pth'
     torch.save({'model': state_dict}, src)
     dst = tmp_path / 'dst.pth'
     assert _convert(src, dst).returncode == 0
     for path in (src, dst):
-        backbone = GACSWin('t', init_cfg=dict(type='Pretrained',
-                                              checkpoint=str(path)))
+        backbone = CSWin('t', init_cfg=dict(type='Pretrained',
+                                            checkpoint=str(path)))
         backbone.init_weights()
         for key in ('stage1_conv_embed.0.weight', 'stage3.20.mlp.fc2.bias',
                     'merge3.norm.weight', 'stage4.0.qkv.weight'):

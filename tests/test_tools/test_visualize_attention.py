@@ -67,7 +67,7 @@ def test_capture_shapes():
     import torch
 
     from mmhybrid.visualization import capture_attention, build_classifier
-    model = build_classifier(backbone='GACSWin', arch='t', num_classes=3)
+    model = build_classifier(backbone='CSWin', arch='t', num_classes=3)
     x = torch.rand(1, 3, 64, 64)
     recs = capture_attention(model, lambda: model(x, mode='tensor'))
     assert recs and all(r['type'] == 'cswin' for r in recs)

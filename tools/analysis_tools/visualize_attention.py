@@ -9,7 +9,7 @@ Per family (maps captured with forward hooks, see mmhybrid.visualization):
 * SHViT: single-head attention of every SHSA block - ``*_shsa_mean.png``
   (attention each position receives, mean over queries) and
   ``*_shsa_query.png`` (the row of the query at ``--query``).
-* GACSWin: cross-shaped stripe attention of every LePE branch -
+* CSWin: cross-shaped stripe attention of every LePE branch -
   ``*_cswin_mean.png`` / ``*_cswin_query.png``.
 * HarmoVision: LW-MHSA windows (``*_lwmhsa_mean.png`` / ``_query.png``), DSA
   spatial maps (``*_dsa.png`` and 3-D ``*_dsa_surface.png``) and DCA channel
@@ -45,7 +45,7 @@ def parse_args(argv=None):
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument('--config', help='classification config')
     src.add_argument('--backbone',
-                     help='registered backbone (SHViT, GACSWin, HarmoVision, '
+                     help='registered backbone (SHViT, CSWin, HarmoVision, '
                      'HAMViT): random-init classifier')
     p.add_argument('--checkpoint', help='checkpoint (with --config)')
     p.add_argument('--arch', help='backbone arch (with --backbone)')

@@ -54,7 +54,7 @@ def parse_args(argv=None):
                         'model for a config, a backbone state dict or a '
                         "checkpoint with 'backbone.' keys for --backbone)")
     parser.add_argument('--backbone',
-                        help='backbone type: SHViT, GACSWin, HarmoVision, '
+                        help='backbone type: SHViT, CSWin, HarmoVision, '
                         'HAMViT')
     parser.add_argument('--arch', help='backbone arch (e.g. s1, t, n, base)')
     parser.add_argument('--out-indices', type=int, nargs='+',

@@ -8,7 +8,7 @@ at the top level or under 'state_dict_ema', 'state_dict', 'model' or
 The result loads with
 ``mmpretrain.apis.init_model('configs/imagenet_ga_cswin_t.py', DST)``; its
 ``backbone.*`` part also serves ``init_cfg=dict(type='Pretrained', ...)`` of
-``GACSWin`` in detection and segmentation configs. The key mapping is
+``CSWin`` in detection and segmentation configs. The key mapping is
 :func:`mmhybrid.models.utils.ga_cswin_to_mmpretrain`.
 """
 import argparse
@@ -44,7 +44,7 @@ def main():
         raise ValueError(
             f'{args.src!r} does not look like a GA-CSWin classifier '
             f'checkpoint (no gram_embedding.* keys). Plain CSWin checkpoints '
-            f'need no conversion: load them with GACSWin\'s init_cfg.')
+            f'need no conversion: load them with CSWin\'s init_cfg.')
     converted = ga_cswin_to_mmpretrain(state_dict)
     if not any(k.startswith('backbone.stage1_conv_embed.')
                for k in converted):

@@ -1,6 +1,8 @@
 # ImageNet classifier GA-CSWin: the CSWin backbone returns its four raw stage
-# outputs plus the stage-3 taps (no output norms), the Gramian-attention head
-# aggregates them (stage 5) and sums its five branch logits at inference.
+# outputs (no output norms) plus the stage-3 maps after blocks 4, 8, 12, 16
+# (every depth // 5 blocks, at most 4; 0-based block indices in `taps`), the
+# Gramian-attention head aggregates them (stage 5) and sums its five branch
+# logits at inference.
 # Training: BCE with label smoothing 0.1 on every branch (averaged over batch
 # x classes, as upstream's timm loss) + decorr_weight (-0.8) x the KL
 # decorrelation term; Mixup 0.2 and CutMix 1.0. Defaults to GA-CSWin-T; a
@@ -10,17 +12,18 @@ custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='GACSWin',
+        type='CSWin',
         arch='t',
         drop_path_rate=0.2,
         out_indices=(0, 1, 2, 3),
         out_norm=False,
-        with_taps=True),
+        taps=dict(stage=2, blocks=(3, 7, 11, 15))),
     head=dict(
         type='GAHead',
         num_classes=1000,
         in_channels=(64, 128, 256, 512),
         num_taps=4,
+        tap_stage=2,
         decorr_weight=-0.8,
         loss=dict(
             type='LabelSmoothLoss',

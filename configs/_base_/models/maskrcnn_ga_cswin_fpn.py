@@ -25,7 +25,7 @@ custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 model = dict(
     backbone=dict(
         _delete_=True,
-        type='GACSWin',
+        type='CSWin',
         arch='t',
         stem='7x7',  # the CSWin stem, so the official checkpoints load
         drop_path_rate=0.1,

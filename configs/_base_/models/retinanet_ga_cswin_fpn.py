@@ -20,7 +20,7 @@ custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 model = dict(
     backbone=dict(
         _delete_=True,
-        type='GACSWin',
+        type='CSWin',
         arch='t',
         stem='7x7',
         drop_path_rate=0.1,

@@ -1,7 +1,7 @@
-from .ga_cswin import GACSWin
+from .cswin import CSWin
 from .shvit import SHViT
 
-__all__ = ['SHViT', 'GACSWin']
+__all__ = ['SHViT', 'CSWin']
 from .ham_vit import HAMViT
 
 __all__ += ['HAMViT']

@@ -1,6 +1,4 @@
-"""CSWin Transformer backbone (Dong et al., CVPR 2022) as used by GA-CSWin
-("Gramian Attention Heads are Strong yet Efficient Vision Learners", Ryu et
-al., ICCV 2023).
+"""CSWin Transformer backbone (Dong et al., CVPR 2022).
 
 Module and parameter names follow the official CSWin code
 (``stage1_conv_embed``, ``stage1..4``, ``merge1..3``, ``norm1..4``; inside a
@@ -13,12 +11,19 @@ Unlike the official ImageNet model the attention works for any input size:
 when a side is not a multiple of the stripe width, q/k/v are zero-padded
 symmetrically after the ``qkv`` Linear, the stripes run without a mask and
 the result is cropped back (as the official segmentation backbone does).
+
+``CSWinBlock`` is also a layer of the Gramian-attention head
+(:class:`mmhybrid.models.GAHead`), which reads this backbone's stage outputs
+and block taps like any other backbone's.
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from mmengine.model.weight_init import trunc_normal_
+
+from mmdet.models.layers import nchw_to_nlc, nlc_to_nchw
+from mmpretrain.models.utils import LayerNorm2d
 
 from ...registry import register_model
 from ..utils import cswin_convert, cswin_out_norm_keys
@@ -118,7 +123,6 @@ class CSWinBlock(nn.Module):
 
     Two branches (vertical and horizontal stripes, half of the channels and
     heads each), or with ``last_stage=True`` one branch of global attention.
-    Also used by the GA head (stage-5 block and the branch blocks).
     """
 
     def __init__(self,
@@ -178,10 +182,8 @@ class MergeBlock(nn.Module):
         self.norm = nn.LayerNorm(dim_out)
 
     def forward(self, x, hw_shape):
-        B, _, C = x.shape
-        x = self.conv(x.transpose(1, 2).reshape(B, C, *hw_shape))
-        hw_shape = x.shape[2:]
-        return self.norm(x.flatten(2).transpose(1, 2)), hw_shape
+        x = self.conv(nlc_to_nchw(x, hw_shape))
+        return self.norm(nchw_to_nlc(x)), tuple(x.shape[2:])
 
 
 class ChannelsLast(nn.Module):
@@ -191,20 +193,15 @@ class ChannelsLast(nn.Module):
         return x.permute(0, 2, 3, 1)
 
 
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of an NCHW map."""
-
-    def forward(self, x):
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-
-
 def build_stem(stem, in_channels, embed_dim):
     """Stride-4 stem ending channels-last (B, H, W, C) after a LayerNorm.
 
     '7x7': CSWin's 7x7 stride-4 conv (with bias); keys ``0`` (conv) and
     ``2`` (LayerNorm) as in the official checkpoints.
-    'deep': GA's 3x3 s2 conv, LN, GELU, 3x3 s1 conv, LN, GELU, 3x3 s2 conv,
-    LN (convs without bias; ``embed_dim // 2`` inner channels).
+    'deep': the 3-conv stem of the GA paper's CSWin (3x3 s2 conv, LN, GELU,
+    3x3 s1 conv, LN, GELU, 3x3 s2 conv, LN; convs without bias,
+    ``embed_dim // 2`` inner channels). An arch variant of the stem, not
+    weight-compatible with the official checkpoints.
     """
     if stem == '7x7':
         return nn.Sequential(
@@ -212,41 +209,47 @@ def build_stem(stem, in_channels, embed_dim):
             nn.LayerNorm(embed_dim))
     if stem == 'deep':
         mid = embed_dim // 2
+        # mmpretrain's LayerNorm2d defaults to eps=1e-6; nn.LayerNorm's 1e-5
+        # is what this stem uses everywhere
         return nn.Sequential(
-            nn.Conv2d(in_channels, mid, 3, 2, 1, bias=False), LayerNorm2d(mid),
-            nn.GELU(), nn.Conv2d(mid, mid, 3, 1, 1, bias=False),
-            LayerNorm2d(mid), nn.GELU(),
+            nn.Conv2d(in_channels, mid, 3, 2, 1, bias=False),
+            LayerNorm2d(mid, eps=1e-5), nn.GELU(),
+            nn.Conv2d(mid, mid, 3, 1, 1, bias=False),
+            LayerNorm2d(mid, eps=1e-5), nn.GELU(),
             nn.Conv2d(mid, embed_dim, 3, 2, 1, bias=False), ChannelsLast(),
             nn.LayerNorm(embed_dim))
     raise ValueError(f"stem must be '7x7' or 'deep', got {stem!r}")
 
 
 @register_model
-class GACSWin(HybridBackbone):
-    """CSWin Transformer backbone (the backbone of GA-CSWin).
+class CSWin(HybridBackbone):
+    """CSWin Transformer backbone.
 
-    Four stages at strides 4, 8, 16 and 32; each returned map goes through its
-    own LayerNorm (``norm1..norm4``) and is NCHW.
+    Four stages at strides 4, 8, 16 and 32; every returned map is NCHW.
 
     Args:
         arch (str | dict): 't', 's' or a dict with keys ``embed_dims``,
             ``depths``, ``num_heads`` and ``split_sizes`` (4 entries each).
         in_channels (int): input channels. Defaults to 3.
         stem (str): '7x7' (CSWin, loads the official checkpoints) or 'deep'
-            (GA's 3-conv stem, not weight-compatible). Defaults to '7x7'.
+            (the 3-conv stem variant of the GA paper, not weight-compatible).
+            Defaults to '7x7'.
         mlp_ratio (float): MLP hidden ratio. Defaults to 4.
         drop_path_rate (float): stochastic depth, rising linearly over all
             blocks to this value. Defaults to 0.
         out_indices (Sequence[int]): stages whose outputs are returned
             (0..3 = strides 4/8/16/32). Defaults to (0, 1, 2, 3).
         out_norm (bool): build ``norm{i+1}`` for every ``i`` in
-            ``out_indices`` and apply it to the returned maps. The GA
-            classifier (raw maps, ``with_taps=True``) sets False. Defaults
-            to True.
-        with_taps (bool): append to the returned tuple the stage-3 maps
-            after blocks ``stage3_taps`` (NCHW, stride 16, never normed):
-            with ``out_norm=False`` the output is what :class:`GAHead`
-            aggregates. Defaults to False.
+            ``out_indices`` and apply it to the returned stage maps, as the
+            official segmentation backbone (and mmseg's Swin) do; False
+            returns the raw stage outputs, for a head that normalises or
+            aggregates them itself. Defaults to True.
+        taps (dict, optional): extra outputs, ``dict(stage=i, blocks=(j,
+            ...))``: the outputs of blocks ``self.stages()[i][j]`` (0-based,
+            negative counts from the end), appended after the stage outputs
+            in the order given, as NCHW maps at that stage's stride, never
+            normed. ``dict(stage=2, blocks=(3, 7, 11, 15))`` taps stage 3 of
+            arch 't' after its blocks 4, 8, 12 and 16. Defaults to None.
         frozen_stages (int): -1 freezes nothing, 0 the stem, k >= 1 the stem,
             stages 1..k, the merges before them and their output norms.
             Defaults to -1.
@@ -261,9 +264,8 @@ class GACSWin(HybridBackbone):
             initialisation, both reported) or an mmseg/mmdet/mmhybrid
             checkpoint with ``backbone.`` keys.
 
-    The GA head uses :meth:`forward_features_all`, which also returns the
-    stage-3 maps after blocks ``stage3_taps`` (every ``depth3 // 5`` blocks,
-    at most 4: blocks 4, 8, 12, 16 for 't'; 6, 12, 18, 24 for 's').
+    ``out_channels`` and ``out_strides`` give the channels and stride of
+    every returned map, taps included.
     """
     arch_zoo = {
         't': dict(embed_dims=[64, 128, 256, 512], depths=[1, 2, 21, 1],
@@ -273,6 +275,7 @@ class GACSWin(HybridBackbone):
     }
     arch_keys = dict(embed_dims=4, depths=4, num_heads=4, split_sizes=4)
     num_stages = 4
+    convert_checkpoint = staticmethod(cswin_convert)
 
     def __init__(self,
                  arch='t',
@@ -282,7 +285,7 @@ class GACSWin(HybridBackbone):
                  drop_path_rate=0.,
                  out_indices=(0, 1, 2, 3),
                  out_norm=True,
-                 with_taps=False,
+                 taps=None,
                  frozen_stages=-1,
                  norm_eval=False,
                  with_cp=False,
@@ -295,7 +298,7 @@ class GACSWin(HybridBackbone):
             out_indices, frozen_stages, self.num_stages, self.num_stages,
             'strides 4/8/16/32')
         self.out_norm = out_norm
-        self.with_taps = with_taps
+        self.taps = self._check_taps(taps, arch['depths'])
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
@@ -319,68 +322,58 @@ class GACSWin(HybridBackbone):
                 ]))
             if out_norm and i in self.out_indices:
                 self.add_module(f'norm{i + 1}', nn.LayerNorm(dims[i]))
-        step = max(depths[2] // 5, 1)
-        self.stage3_taps = tuple(step * k for k in range(1, 5)
-                                 if step * k <= depths[2])
-        self.out_channels = [dims[i] for i in self.out_indices]
-        if with_taps:
-            self.out_channels += [dims[2]] * len(self.stage3_taps)
+        stages = list(self.out_indices)
+        if self.taps is not None:
+            stages += [self.taps['stage']] * len(self.taps['blocks'])
+        self.out_channels = [dims[i] for i in stages]
+        self.out_strides = [4 * 2**i for i in stages]
         self._freeze_stages()
+
+    @staticmethod
+    def _check_taps(taps, depths):
+        """``taps`` -> ``dict(stage=i, blocks=(j, ...))`` with non-negative
+        block indices, or None."""
+        if taps is None:
+            return None
+        if not isinstance(taps, dict) or set(taps) != {'stage', 'blocks'}:
+            raise ValueError(f'taps must be dict(stage=i, blocks=(j, ...)), '
+                             f'got {taps!r}')
+        stage = taps['stage']
+        if not 0 <= stage < len(depths):
+            raise ValueError(f'taps stage must be in [0, {len(depths) - 1}],'
+                             f' got {stage}')
+        depth, blocks = depths[stage], taps['blocks']
+        if isinstance(blocks, int):
+            blocks = [blocks]
+        if not blocks or not all(-depth <= j < depth for j in blocks):
+            raise ValueError(f'taps blocks must be indices of the {depth} '
+                             f'blocks of stage {stage}, got {blocks}')
+        return dict(stage=stage, blocks=tuple(j % depth for j in blocks))
 
     def stages(self):
         return [getattr(self, f'stage{i + 1}') for i in range(self.num_stages)]
 
-    @staticmethod
-    def _to_map(x, hw_shape):
-        # B, H*W, C -> B, C, H, W; contiguous: a channels-last view would be
-        # read as NCHW by mmcv's RoIAlign and corrupt the RoI features
-        return x.transpose(1, 2).reshape(x.shape[0], x.shape[2],
-                                         *hw_shape).contiguous()
-
-    def _forward_stages(self, x, taps=()):
-        """Return the raw stage outputs (tokens, hw) and the stage-3 tokens
-        after the blocks counted in ``taps``."""
+    def forward(self, x):
         x = self.stage1_conv_embed(self._deploy_input(x))  # B, H, W, C
         hw_shape = tuple(x.shape[1:3])
         x = x.flatten(1, 2)
-        stage_outs, tapped = [], []
+        tap_stage, tap_blocks = (-1, ()) if self.taps is None else (
+            self.taps['stage'], self.taps['blocks'])
+        outs, tapped = {}, {}
         for i, stage in enumerate(self.stages()):
             if i > 0:
                 x, hw_shape = getattr(self, f'merge{i}')(x, hw_shape)
-                hw_shape = tuple(hw_shape)
             for j, block in enumerate(stage):
                 x = self._checkpointed(block, x, hw_shape)
-                if i == 2 and j + 1 in taps:
-                    tapped.append(x)
-            stage_outs.append((x, hw_shape))
-        return stage_outs, tapped
-
-    def forward(self, x):
-        stage_outs, tapped = self._forward_stages(
-            x, self.stage3_taps if self.with_taps else ())
-        outs = []
-        for i in self.out_indices:
-            x, hw_shape = stage_outs[i]
-            if self.out_norm:
-                x = getattr(self, f'norm{i + 1}')(x)
-            outs.append(self._to_map(x, hw_shape))
-        outs += [self._to_map(t, stage_outs[2][1]) for t in tapped]
-        return tuple(outs)
-
-    def forward_features_all(self, x):
-        """Everything the GA head aggregates, without the output norms.
-
-        Returns:
-            tuple[list[Tensor], list[Tensor]]: the four raw stage outputs
-            (NCHW, strides 4/8/16/32, before ``norm1..norm4``; the last one is
-            what CSWin's ImageNet ``norm`` + mean pooling + ``head`` use) and
-            the raw stage-3 maps (NCHW, stride 16) after blocks
-            ``self.stage3_taps`` (4, 8, 12, 16 for 't'; 6, 12, 18, 24 for 's').
-        """
-        stage_outs, tapped = self._forward_stages(x, self.stage3_taps)
-        hw3 = stage_outs[2][1]
-        return ([self._to_map(t, hw) for t, hw in stage_outs],
-                [self._to_map(t, hw3) for t in tapped])
+                if i == tap_stage and j in tap_blocks:
+                    tapped[j] = nlc_to_nchw(x, hw_shape)
+            if i in self.out_indices:
+                out = getattr(self, f'norm{i + 1}')(x) if self.out_norm \
+                    else x
+                # contiguous NCHW: mmcv's RoIAlign reads any map as NCHW
+                outs[i] = nlc_to_nchw(out, hw_shape)
+        return tuple(outs[i] for i in self.out_indices) + tuple(
+            tapped[j] for j in tap_blocks)
 
     def _frozen_modules(self):
         modules = [self.stage1_conv_embed]
@@ -391,9 +384,6 @@ class GACSWin(HybridBackbone):
             if hasattr(self, f'norm{i + 1}'):
                 modules.append(getattr(self, f'norm{i + 1}'))
         return modules
-
-    def _convert_pretrained(self, state_dict):
-        return cswin_convert(state_dict)
 
     def _allowed_missing(self):
         # ImageNet checkpoints have no norm1..norm4: they keep their

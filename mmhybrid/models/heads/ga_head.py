@@ -2,7 +2,8 @@
 Strong yet Efficient Vision Learners", Ryu et al., ICCV 2023).
 
 The head of GA-CSWin: a "stage 5" that aggregates the backbone's multi-level
-maps on the stride-16 grid, then five branches, each turning a Gram matrix of
+maps (its stage outputs and the block taps of one stage) on the grid of the
+tapped stage, then five branches, each turning a Gram matrix of
 its own features into a class token that attends over the stage-5 tokens
 (CaiT-style class attention) before its own classifier. Inference returns the
 sum of the five logit sets; training adds a (negatively weighted) KL term that
@@ -19,12 +20,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
+from mmdet.models.layers import nchw_to_nlc, nlc_to_nchw
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.evaluation.metrics import Accuracy
 from mmpretrain.models.heads import ClsHead
 
 from ...registry import register_model
-from ..backbones.ga_cswin import CSWinBlock
+from ..backbones.cswin import CSWinBlock
 from ..layers import deploy_convs
 
 
@@ -51,36 +53,51 @@ def channel_shuffle(x, groups):
         B, C, H, W)
 
 
-class GAStage5(nn.Module):
-    """Aggregate the multi-level maps on the stride-16 grid, 1x1 conv,
-    LayerNorm and one CSWin block.
+def aggregate(feats, num_stages, tap_stage):
+    """Concatenate a backbone's maps on the grid of stage ``tap_stage``.
 
-    Input order (the output of ``GACSWin(out_norm=False, with_taps=True)``):
-    the four raw stage outputs (strides 4/8/16/32) then the stage-3 taps.
-    They are concatenated as stage 1, stage 2 (adaptive-average-pooled to the
-    stage-3 grid), the taps, stage 3, stage 4 (bilinear, align_corners=False,
-    resized to the stage-3 grid: exactly x2 when the grid side is even).
+    Args:
+        feats (Sequence[Tensor]): ``num_stages`` stage outputs (NCHW, fine to
+            coarse) followed by the block taps of stage ``tap_stage``.
+        num_stages (int): how many of ``feats`` are stage outputs.
+        tap_stage (int): the stage (index into the stage outputs) whose
+            grid is kept and whose taps follow the stage outputs.
+
+    Returns:
+        Tensor: the finer stages adaptive-average-pooled, the taps, stage
+        ``tap_stage``, the coarser stages resized bilinearly
+        (align_corners=False; exactly x2 for a grid of even side), in this
+        order along the channels (B, sum(C), H, W).
     """
+    stages, taps = feats[:num_stages], feats[num_stages:]
+    size = tuple(stages[tap_stage].shape[2:])
+    finer = [F.adaptive_avg_pool2d(x, size) for x in stages[:tap_stage]]
+    coarser = [
+        F.interpolate(x, size=size, mode='bilinear', align_corners=False)
+        for x in stages[tap_stage + 1:]
+    ]
+    return torch.cat([*finer, *taps, stages[tap_stage], *coarser], dim=1)
 
-    def __init__(self, in_channels, dim, num_heads, split_size, drop_path=0.):
+
+class GAStage5(nn.Module):
+    """The aggregated maps (:func:`aggregate`) through a 1x1 conv, a
+    LayerNorm and one CSWin block."""
+
+    def __init__(self, in_channels, dim, num_heads, split_size, drop_path=0.,
+                 num_stages=4, tap_stage=2):
         super().__init__()
+        self.num_stages = num_stages
+        self.tap_stage = tap_stage
         self.conv = nn.Conv2d(in_channels, dim, 1)
         self.norm = nn.LayerNorm(dim)
         self.block = CSWinBlock(dim, num_heads, split_size,
                                 drop_path=drop_path)
 
     def forward(self, feats):
-        """Return the tokens (B, H16*W16, dim) and (H16, W16)."""
-        s1, s2, s3, s4, *taps = feats
-        size = tuple(s3.shape[2:])
-        x = torch.cat([
-            F.adaptive_avg_pool2d(s1, size),
-            F.adaptive_avg_pool2d(s2, size), *taps, s3,
-            F.interpolate(s4, size=size, mode='bilinear',
-                          align_corners=False)
-        ], dim=1)
-        x = self.norm(self.conv(x).flatten(2).transpose(1, 2))
-        return self.block(x, size), size
+        """Return the tokens (B, H*W, dim) and (H, W) of the tap grid."""
+        x = self.conv(aggregate(feats, self.num_stages, self.tap_stage))
+        size = tuple(x.shape[2:])
+        return self.block(self.norm(nchw_to_nlc(x)), size), size
 
 
 class ClassAttention(nn.Module):
@@ -163,9 +180,12 @@ class GAHead(ClsHead):
     """Gramian-attention head (stage-5 aggregation + Gramian-attention
     branches) for an MMPretrain ``ImageClassifier``.
 
-    The backbone must return the four raw stage outputs followed by the
-    stage-3 taps, as ``GACSWin(out_norm=False, with_taps=True)`` does. Any
-    input size works (the head follows the stride-16 grid).
+    Any backbone serves it that returns its raw stage outputs (NCHW, fine to
+    coarse, channels ``in_channels``) followed by ``num_taps`` block outputs
+    of stage ``tap_stage`` (channels ``in_channels[tap_stage]``), e.g.
+    ``CSWin(out_norm=False, taps=dict(stage=2, blocks=(3, 7, 11, 15)))`` for
+    GA-CSWin-T. The aggregation (:func:`aggregate`) keeps the grid of stage
+    ``tap_stage``, so any input size works.
 
     Each branch: 1x1 grouped conv ``embed_dim -> gram_dim`` + BN, a CSWin
     block, the Gram matrix ``G = Z Z^T / N`` of its tokens (float32), whose
@@ -183,10 +203,13 @@ class GAHead(ClsHead):
 
     Args:
         num_classes (int): number of classes.
-        in_channels (Sequence[int]): channels of the four stage outputs.
+        in_channels (Sequence[int]): channels of the stage outputs.
             Defaults to (64, 128, 256, 512).
-        num_taps (int): number of stage-3 taps after the stage outputs.
-            Defaults to 4.
+        num_taps (int): number of taps after the stage outputs. Defaults
+            to 4.
+        tap_stage (int): index in ``in_channels`` of the stage the taps come
+            from; its grid is the aggregation grid (stride 16 for GA-CSWin).
+            Defaults to 2.
         embed_dim (int): stage-5 width. Defaults to 512.
         stage5_heads (int): heads of the stage-5 CSWin block. Defaults to 16.
         split_size (int): stripe width of the stage-5 and branch CSWin
@@ -215,6 +238,7 @@ class GAHead(ClsHead):
                  num_classes,
                  in_channels=(64, 128, 256, 512),
                  num_taps=4,
+                 tap_stage=2,
                  embed_dim=512,
                  stage5_heads=16,
                  split_size=7,
@@ -237,9 +261,9 @@ class GAHead(ClsHead):
                          init_cfg=init_cfg)
         if num_classes <= 0:
             raise ValueError(f'num_classes={num_classes} must be positive')
-        if len(in_channels) != 4:
-            raise ValueError(f'in_channels must give the 4 stage widths, '
-                             f'got {in_channels}')
+        if not 0 <= tap_stage < len(in_channels):
+            raise ValueError(f'tap_stage={tap_stage} is not a stage of '
+                             f'in_channels={tuple(in_channels)}')
         gram_size = gram_dim * (gram_dim + 1) // 2
         for name, channels in (('embed_dim', embed_dim),
                                ('gram_dim', gram_dim),
@@ -250,14 +274,16 @@ class GAHead(ClsHead):
         self.num_classes = num_classes
         self.in_channels = tuple(in_channels)
         self.num_taps = num_taps
+        self.tap_stage = tap_stage
         self.num_branches = num_branches
         self.decorr_weight = decorr_weight
         self.register_buffer(
             'triu', torch.triu_indices(gram_dim, gram_dim), persistent=False)
 
-        agg_channels = sum(in_channels) + num_taps * in_channels[2]
+        agg_channels = sum(in_channels) + num_taps * in_channels[tap_stage]
         self.stage5 = GAStage5(agg_channels, embed_dim, stage5_heads,
-                               split_size, drop_path_rate)
+                               split_size, drop_path_rate,
+                               len(in_channels), tap_stage)
         branches = range(num_branches)
         self.gram_contraction = nn.ModuleList(
             conv_bn(embed_dim, gram_dim, gram_groups) for _ in branches)
@@ -284,23 +310,24 @@ class GAHead(ClsHead):
 
     def pre_logits(self, feats):
         """The class token of every branch, each (B, embed_dim)."""
-        expected = 4 + self.num_taps
-        if len(feats) != expected:
+        expected = list(self.in_channels) + [
+            self.in_channels[self.tap_stage]] * self.num_taps
+        got = [f.shape[1] for f in feats]
+        if got != expected:
             raise ValueError(
-                f'GAHead needs the 4 raw stage outputs and {self.num_taps} '
-                f'stage-3 taps ({expected} maps), got {len(feats)}: build '
-                f'the backbone with out_indices=(0, 1, 2, 3), '
-                f'out_norm=False, with_taps=True')
+                f'GAHead needs {len(self.in_channels)} raw stage outputs and '
+                f'{self.num_taps} taps of stage {self.tap_stage}, channels '
+                f'{expected}; got channels {got}. E.g. CSWin(out_norm=False, '
+                f'taps=dict(stage={self.tap_stage}, blocks=(...)))')
         x, hw_shape = self.stage5(feats)  # B, N, embed_dim
-        B, N, C = x.shape
-        x_map = x.transpose(1, 2).reshape(B, C, *hw_shape)
+        x_map = nlc_to_nchw(x, hw_shape)
         tokens = []
         for k in range(self.num_branches):
-            z = self.gram_contraction[k](x_map).flatten(2).transpose(1, 2)
+            z = nchw_to_nlc(self.gram_contraction[k](x_map))
             z = self.gram_layer[k](z, hw_shape)
             gram = self.gram_token(z, hw_shape)[..., None, None]
             x_cls = self.gram_embedding[k](gram.to(x.dtype))
-            x_cls = x_cls.flatten(2).transpose(1, 2)  # B, 1, embed_dim
+            x_cls = nchw_to_nlc(x_cls)  # B, 1, embed_dim
             tokens.append(self.ga[k](x_cls, x).squeeze(1))
         return tokens
 

@@ -96,7 +96,7 @@ def cswin_layout(state_dict):
 
 def cswin_convert(state_dict):
     """Any supported CSWin layout -> the official backbone names used by
-    :class:`mmhybrid.models.GACSWin`. Official layouts pass unchanged (an
+    :class:`mmhybrid.models.CSWin`. Official layouts pass unchanged (an
     ImageNet checkpoint keeps ``norm``/``head``, which the backbone skips);
     from ``backbone.``-prefixed checkpoints only the backbone is kept."""
     if cswin_layout(state_dict) == 'mmhybrid':
@@ -107,7 +107,7 @@ def cswin_convert(state_dict):
 
 
 # GA-CSWin classifier (upstream layout) -> mmhybrid's MMPretrain
-# ImageClassifier (GACSWin backbone + GAHead). The backbone keeps the official
+# ImageClassifier (CSWin backbone + GAHead). The backbone keeps the official
 # CSWin names; the head keeps the upstream names but for two ``nn.Sequential``
 # whose first member (a reshape) has no parameters, which mmhybrid flattens:
 #   stage5.1.conv / stage5.1.norm -> head.stage5.conv / head.stage5.norm
