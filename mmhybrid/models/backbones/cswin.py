@@ -20,9 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
-from mmengine.model.weight_init import trunc_normal_
-
 from mmdet.models.layers import nchw_to_nlc, nlc_to_nchw
+from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import LayerNorm2d
 
 from ...registry import register_model
