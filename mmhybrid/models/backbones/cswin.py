@@ -208,13 +208,12 @@ def build_stem(stem, in_channels, embed_dim):
             nn.LayerNorm(embed_dim))
     if stem == 'deep':
         mid = embed_dim // 2
-        # mmpretrain's LayerNorm2d defaults to eps=1e-6; nn.LayerNorm's 1e-5
-        # is what this stem uses everywhere
+        # mmpretrain's LayerNorm2d: nn.LayerNorm (eps 1e-5) over channels
         return nn.Sequential(
             nn.Conv2d(in_channels, mid, 3, 2, 1, bias=False),
-            LayerNorm2d(mid, eps=1e-5), nn.GELU(),
+            LayerNorm2d(mid), nn.GELU(),
             nn.Conv2d(mid, mid, 3, 1, 1, bias=False),
-            LayerNorm2d(mid, eps=1e-5), nn.GELU(),
+            LayerNorm2d(mid), nn.GELU(),
             nn.Conv2d(mid, embed_dim, 3, 2, 1, bias=False), ChannelsLast(),
             nn.LayerNorm(embed_dim))
     raise ValueError(f"stem must be '7x7' or 'deep', got {stem!r}")
