@@ -21,6 +21,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model.weight_init import trunc_normal_
 
 from ...registry import register_model
+from ..layers.attention_map import AttentionMap
 from ..utils import cswin_convert, cswin_out_norm_keys
 from .base import HybridBackbone
 
@@ -48,6 +49,7 @@ class LePEAttention(nn.Module):
         self.idx = idx
         self.scale = (dim // num_heads)**-0.5
         self.get_v = nn.Conv2d(dim, dim, 3, 1, 1, groups=dim)
+        self.attn_map = AttentionMap('cswin')
 
     def window_size(self, H, W):
         if self.idx == -1:
@@ -92,6 +94,9 @@ class LePEAttention(nn.Module):
         k = self._to_heads(k, H_sp, W_sp)
         v, lepe = self._lepe(v, H_sp, W_sp)
         attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+        attn = self.attn_map(attn, kind='windows', batch=B, hw=(H, W),
+                             padded=(Hp, Wp), window=(H_sp, W_sp),
+                             offset=(top, left))
         x = attn @ v + lepe  # B*nW, heads, H_sp*W_sp, C/heads
         x = x.transpose(1, 2).reshape(B, Hp // H_sp, Wp // W_sp, H_sp, W_sp,
                                       C)
@@ -329,6 +334,17 @@ class GACSWin(HybridBackbone):
 
     def stages(self):
         return [getattr(self, f'stage{i + 1}') for i in range(self.num_stages)]
+
+    def stage_info(self):
+        return [dict(num_chs=c, reduction=4 * 2**i,
+                     module=f'norm{i + 1}' if self.out_norm else
+                     f'stage{i + 1}') for i, c in enumerate(self.embed_dims)]
+
+    def extra_feature_info(self):
+        if not self.with_taps:
+            return []
+        return [dict(num_chs=self.embed_dims[2], reduction=16,
+                     module=f'stage3.{j - 1}') for j in self.stage3_taps]
 
     @staticmethod
     def _to_map(x, hw_shape):
