@@ -93,7 +93,9 @@ class ToyHybrid(HybridBackbone):
         for i, stage in enumerate(self.stages()):
             x = self._run_sequential(stage, x)
             if i in self.out_indices:
-                outs.append(x)
+                # NCHW even when the convs run channels-last (deploy); free
+                # when x is contiguous already
+                outs.append(x.contiguous())
         return tuple(outs)
 
     def _frozen_modules(self):
