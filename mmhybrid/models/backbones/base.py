@@ -1,7 +1,8 @@
 """The OpenMMLab backbone contract, written once for every mmhybrid backbone:
 ``out_indices`` / ``frozen_stages`` checks, freezing, ``norm_eval``,
-``with_cp``, ``feature_info``, ``init_cfg=dict(type='Pretrained', ...)`` through the checked
-loader (no silent partial loads) and ``switch_to_deploy()``."""
+``with_cp``, ``feature_info``, ``init_cfg=dict(type='Pretrained', ...)``
+through the checked loader (no silent partial loads) and
+``switch_to_deploy()``."""
 import copy
 
 import torch
