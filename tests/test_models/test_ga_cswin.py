@@ -1,5 +1,6 @@
 """The CSWin backbone (also GA-CSWin's): equality with the upstream code,
-checkpoint layouts, block taps, the backbone contract, errors."""
+checkpoint layouts, its rounding of odd input sizes, block taps, errors (the
+backbone contract: test_backbone_contract.py)."""
 import logging
 import math
 
@@ -179,12 +180,13 @@ def test_out_indices(out_indices, channels):
 
 def test_taps_are_raw_block_outputs_after_the_stage_outputs():
     """``taps`` appends the NCHW outputs of the given blocks of one stage,
-    never normed, in the order given; out_channels/out_strides cover them."""
+    never normed, in the order given; out_channels/feature_info cover them."""
     taps = dict(stage=2, blocks=(1, 3, 5, -3))
     model = CSWin(arch=TINY, taps=taps).eval()
     assert model.taps == dict(stage=2, blocks=(1, 3, 5, 7))
     assert model.out_channels == [16, 32, 64, 128] + [64] * 4
-    assert model.out_strides == [4, 8, 16, 32] + [16] * 4
+    assert [f['reduction'] for f in model.feature_info] == \
+        [4, 8, 16, 32] + [16] * 4
     raw = CSWin(arch=TINY, out_norm=False).eval()
     raw.load_state_dict(model.state_dict(), strict=False)
     x = torch.randn(1, 3, 100, 90)
@@ -211,7 +213,7 @@ def test_taps_are_raw_block_outputs_after_the_stage_outputs():
     with torch.no_grad():
         outs = model(x)
     assert [o.shape[1] for o in outs] == model.out_channels == [128, 32]
-    assert model.out_strides == [32, 8]
+    assert [f['reduction'] for f in model.feature_info] == [32, 8]
 
 
 @pytest.mark.parametrize('taps,match', [
@@ -245,51 +247,27 @@ def test_drop_path_rises_linearly():
     assert blocks[12].drop_path.drop_prob == pytest.approx(0.2 * 12 / 24)
 
 
-def test_frozen_stages():
-    model = CSWin(arch=TINY, frozen_stages=2)
-    model.train()
-    frozen = [model.stage1_conv_embed, model.stage1, model.merge1,
-              model.stage2, model.norm1, model.norm2]
-    for module in frozen:
-        assert not module.training
-        assert all(not p.requires_grad for p in module.parameters())
-    for module in [model.merge2, model.stage3, model.stage4, model.norm3]:
-        assert module.training
-        assert all(p.requires_grad for p in module.parameters())
-    before = model.stage2[0].qkv.weight.clone()
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
-                          lr=0.1)
-    sum(o.mean() for o in model(torch.randn(2, 3, 64, 64))).backward()
-    opt.step()
-    assert torch.equal(before, model.stage2[0].qkv.weight)
-
-
-def test_norm_eval_keeps_training_otherwise():
-    model = CSWin(arch=TINY, norm_eval=True).train()
-    assert model.stage3[0].training  # there is no BatchNorm to freeze
-    model(torch.randn(1, 3, 64, 64))
-
-
-def test_with_cp_same_gradients():
-    model = CSWin(arch=TINY).train()
-    model_cp = CSWin(arch=TINY, with_cp=True).train()
-    model_cp.load_state_dict(model.state_dict())
-    x = torch.randn(2, 3, 70, 90)
-    for m in (model, model_cp):
-        sum(o.sum() for o in m(x)).backward()
-    for name in ('stage3.4.qkv.weight', 'stage1.0.attns.1.get_v.weight',
-                 'stage1_conv_embed.0.weight'):
-        torch.testing.assert_close(
-            model.get_parameter(name).grad,
-            model_cp.get_parameter(name).grad)
-
-
 def test_custom_arch_and_unknown_arch():
     assert CSWin(arch=TINY).out_channels == [16, 32, 64, 128]
-    with pytest.raises(ValueError, match=r"\['s', 't'\]"):
-        CSWin(arch='b')
     with pytest.raises(ValueError, match='lacks keys'):
         CSWin(arch=dict(embed_dims=[1, 2, 3, 4]))
+
+
+def test_feature_info_counts_the_taps():
+    """Taps follow the stage outputs in ``forward`` and in ``feature_info``."""
+    model = CSWin(arch=TINY, out_indices=(1, 3), out_norm=False,
+                  taps=dict(stage=2, blocks=(1, 3, 5, 7))).eval()
+    info = model.feature_info
+    assert info == [
+        dict(num_chs=32, reduction=8, module='stage2'),
+        dict(num_chs=128, reduction=32, module='stage4')] + [
+        dict(num_chs=64, reduction=16, module=f'stage3.{j}')
+        for j in (1, 3, 5, 7)]
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 128, 96))
+    assert [tuple(o.shape[1:]) for o in outs] == [
+        (f['num_chs'], 128 // f['reduction'], 96 // f['reduction'])
+        for f in info]
 
 
 def test_missing_checkpoint_names_path(tmp_path):
@@ -340,4 +318,4 @@ def test_build_from_config(scope):
     registry = dict(mmdet=DET, mmseg=SEG, mmpretrain=CLS)[scope]
     model = registry.build(dict(type='CSWin', arch='t', out_indices=(3, )))
     assert isinstance(model, CSWin) and model.out_channels == [512]
-    assert model.out_strides == [32]
+    assert [f['reduction'] for f in model.feature_info] == [32]

@@ -12,7 +12,6 @@ import pytest
 import torch
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import init_default_scope
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.engine.safe_load import safe_load
 from mmhybrid.models import HAM, HAMViT
@@ -220,35 +219,6 @@ def test_hamvit_shapes(size, grid):
     assert feat0.shape == (1, 128, math.ceil(h / 8), math.ceil(w / 8))
     assert feat1.shape == (1, 192, gh, gw)
     assert model.out_channels == [128, 192]
-
-
-def test_hamvit_frozen_stages_and_norm_eval():
-    model = HAMViT(frozen_stages=0, norm_eval=True)
-    model.train()
-    assert all(not p.requires_grad for p in model.stem.parameters())
-    assert all(not p.requires_grad for p in model.ham.parameters())
-    assert all(p.requires_grad for p in model.layers.parameters())
-    assert all(not m.training for m in model.modules()
-               if isinstance(m, _BatchNorm))
-    model = HAMViT(frozen_stages=1)
-    assert not any(p.requires_grad for p in model.parameters())
-    with pytest.raises(ValueError):
-        HAMViT(out_indices=(2, ))
-
-
-def test_hamvit_with_cp_same_output():
-    torch.manual_seed(0)
-    model = HAMViT().eval()
-    x = torch.randn(1, 3, 64, 64)
-    ref = model(x)[0]
-    model.with_cp = True
-    model.train()
-    for m in model.modules():  # no dropout here; keep BN statistics fixed
-        if isinstance(m, _BatchNorm):
-            m.eval()
-    out = model(x.requires_grad_())[0]
-    assert torch.allclose(out, ref, atol=1e-5)
-    out.sum().backward()
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """The OpenMMLab backbone contract, written once for every mmhybrid backbone:
 ``out_indices`` / ``frozen_stages`` checks, freezing, ``norm_eval``,
-``with_cp``, ``init_cfg=dict(type='Pretrained', ...)`` through the checked
-loader (no silent partial loads) and ``switch_to_deploy()``."""
+``with_cp``, ``feature_info``, ``init_cfg=dict(type='Pretrained', ...)``
+through the checked loader (no silent partial loads) and
+``switch_to_deploy()``."""
 import copy
 
 import torch
@@ -16,10 +17,15 @@ from ..utils import load_pretrained
 class HybridBackbone(BaseModule):
     """Base class of mmhybrid's backbones.
 
-    Subclasses set ``self.frozen_stages``, ``self.norm_eval`` and
-    ``self.with_cp`` and implement :meth:`_frozen_modules`; they may override
-    :meth:`_convert_pretrained` (checkpoint layout -> own key names) and
-    :meth:`_allowed_missing` (keys a pretrained checkpoint may lack).
+    Subclasses set ``self.out_indices``, ``self.frozen_stages``,
+    ``self.norm_eval`` and ``self.with_cp``, implement :meth:`stages`,
+    :meth:`stage_info` (channels and stride of every out index, from which
+    :attr:`feature_info` follows) and :meth:`_frozen_modules`; they may
+    override :meth:`_convert_pretrained` (checkpoint layout -> own key
+    names) and :meth:`_allowed_missing` (keys a pretrained checkpoint may
+    lack). Attention modules pass their maps through
+    :class:`~mmhybrid.models.layers.AttentionMap` (see
+    ``docs/adding_a_family.md``).
     Variants are data: ``arch_zoo`` maps names to arch dicts and
     ``arch_keys`` maps every key a custom arch dict needs to its required
     length (``None``: any value).
@@ -85,6 +91,30 @@ class HybridBackbone(BaseModule):
     def stages(self):
         """The stage modules in forward order (each a sequence of blocks)."""
         raise NotImplementedError
+
+    def stage_info(self):
+        """The facts of every possible out index, in index order: a list of
+        ``dict(num_chs=int, reduction=int, module=str)`` (channels, stride
+        w.r.t. the input, and the module whose output it is)."""
+        raise NotImplementedError
+
+    def extra_feature_info(self):
+        """Facts of the maps ``forward`` appends after the ``out_indices``
+        outputs (e.g. CSWin's stage-3 taps), in order; none by default."""
+        return []
+
+    @property
+    def feature_info(self):
+        """timm-style ``feature_info``: one ``dict(num_chs, reduction,
+        module)`` per element of the tuple ``forward`` returns, in order.
+
+        ``reduction`` is the nominal stride: a side of ``S`` pixels gives
+        ``S / reduction`` rounded (up or down, as the family's strided
+        convolutions round) when ``S`` is not a multiple of it.
+        """
+        stages = self.stage_info()
+        return [dict(stages[i]) for i in self.out_indices] + \
+            [dict(f) for f in self.extra_feature_info()]
 
     def timm_counterpart(self):
         """The timm model name of this architecture, or None."""

@@ -25,6 +25,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import LayerNorm2d
 
 from ...registry import register_model
+from ..layers.attention_map import AttentionMap
 from ..utils import cswin_convert, cswin_out_norm_keys
 from .base import HybridBackbone
 
@@ -52,6 +53,7 @@ class LePEAttention(nn.Module):
         self.idx = idx
         self.scale = (dim // num_heads)**-0.5
         self.get_v = nn.Conv2d(dim, dim, 3, 1, 1, groups=dim)
+        self.attn_map = AttentionMap('cswin')
 
     def window_size(self, H, W):
         if self.idx == -1:
@@ -96,6 +98,9 @@ class LePEAttention(nn.Module):
         k = self._to_heads(k, H_sp, W_sp)
         v, lepe = self._lepe(v, H_sp, W_sp)
         attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+        attn = self.attn_map(attn, kind='windows', batch=B, hw=(H, W),
+                             padded=(Hp, Wp), window=(H_sp, W_sp),
+                             offset=(top, left))
         x = attn @ v + lepe  # B*nW, heads, H_sp*W_sp, C/heads
         x = x.transpose(1, 2).reshape(B, Hp // H_sp, Wp // W_sp, H_sp, W_sp,
                                       C)
@@ -262,7 +267,7 @@ class CSWin(HybridBackbone):
             initialisation, both reported) or an mmseg/mmdet/mmhybrid
             checkpoint with ``backbone.`` keys.
 
-    ``out_channels`` and ``out_strides`` give the channels and stride of
+    ``out_channels`` and ``feature_info`` give the channels and stride of
     every returned map, taps included.
     """
     arch_zoo = {
@@ -324,7 +329,6 @@ class CSWin(HybridBackbone):
         if self.taps is not None:
             stages += [self.taps['stage']] * len(self.taps['blocks'])
         self.out_channels = [dims[i] for i in stages]
-        self.out_strides = [4 * 2**i for i in stages]
         self._freeze_stages()
 
     @staticmethod
@@ -350,6 +354,19 @@ class CSWin(HybridBackbone):
 
     def stages(self):
         return [getattr(self, f'stage{i + 1}') for i in range(self.num_stages)]
+
+    def stage_info(self):
+        return [dict(num_chs=c, reduction=4 * 2**i,
+                     module=f'norm{i + 1}' if self.out_norm else
+                     f'stage{i + 1}') for i, c in enumerate(self.embed_dims)]
+
+    def extra_feature_info(self):
+        if self.taps is None:
+            return []
+        stage = self.taps['stage']
+        return [dict(num_chs=self.embed_dims[stage], reduction=4 * 2**stage,
+                     module=f'stage{stage + 1}.{j}')
+                for j in self.taps['blocks']]
 
     def forward(self, x):
         x = self.stage1_conv_embed(self._deploy_input(x))  # B, H, W, C

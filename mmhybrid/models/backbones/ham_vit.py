@@ -158,6 +158,12 @@ class HAMViT(HybridBackbone):
         transformer layers."""
         return [self.stem, self.layers]
 
+    def stage_info(self):
+        return [dict(num_chs=self.arch['stem_channels'][-1], reduction=8,
+                     module='ham'),
+                dict(num_chs=self.embed_dims, reduction=8 * self.patch_size,
+                     module='norm')]
+
     def _pos_embed(self, hw):
         """The position embedding for an (H, W) token grid, bicubically
         resized from the trained grid. While tracing (ONNX export) it is

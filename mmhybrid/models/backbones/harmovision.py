@@ -216,6 +216,12 @@ class HarmoVision(HybridBackbone):
     def stages(self):
         return [getattr(self, f'layer{i + 1}') for i in range(self.num_layers)]
 
+    def stage_info(self):
+        # strides 2, 4, 8, 16, 32; output_stride 8 keeps layer4/5 at 8
+        return [dict(num_chs=c, reduction=min(2**(i + 1), self.output_stride),
+                     module=f'layer{i + 1}')
+                for i, c in enumerate(self.channels)]
+
     def forward(self, x):
         x = self.stem(self._deploy_input(x))
         outs = []

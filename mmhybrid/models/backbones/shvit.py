@@ -12,6 +12,7 @@ import torch.nn as nn
 from ...registry import register_model
 from ..layers import (Conv2dBN, FusedConv2d, conv_add, fuse_conv_bn_modules,
                       make_divisible)
+from ..layers.attention_map import AttentionMap
 from ..utils import shvit_convert
 from .base import HybridBackbone
 
@@ -123,6 +124,7 @@ class SHSA(nn.Module):
         self.pdim = pdim
         self.pre_norm = nn.GroupNorm(1, pdim)
         self.qkv = Conv2dBN(pdim, qk_dim * 2 + pdim)
+        self.attn_map = AttentionMap('shsa')
         self.proj = nn.Sequential(nn.ReLU(), Conv2dBN(dim, dim,
                                                       bn_weight_init=0))
 
@@ -133,16 +135,12 @@ class SHSA(nn.Module):
         tokens = qkv.permute(0, 2, 3, 1).reshape(B, -1, C)
         return tokens.split([self.qk_dim, self.qk_dim, self.pdim], dim=2)
 
-    def attention(self, x):
-        """Return the attention matrix (B, N, N) of input ``x``."""
-        q, k, _ = self._qkv_tokens(x[:, :self.pdim])
-        return ((q @ k.transpose(1, 2)) * self.scale).softmax(dim=-1)
-
     def forward(self, x, residual=None):
         B, _, H, W = x.shape
         x1, x2 = torch.split(x, [self.pdim, self.dim - self.pdim], dim=1)
         q, k, v = self._qkv_tokens(x1)
         attn = ((q @ k.transpose(1, 2)) * self.scale).softmax(dim=-1)
+        attn = self.attn_map(attn, kind='tokens', hw=(H, W))  # B, N, N
         x1 = (attn @ v).view(B, H, W, self.pdim).permute(0, 3, 1, 2)
         x = self.proj[0](torch.cat([x1, x2], dim=1))  # ReLU
         return conv_add(self.proj[1], x, residual)
@@ -266,6 +264,10 @@ class SHViT(HybridBackbone):
 
     def stages(self):
         return [getattr(self, f'blocks{i + 1}') for i in range(self.num_stages)]
+
+    def stage_info(self):
+        return [dict(num_chs=c, reduction=16 * 2**i, module=f'blocks{i + 1}')
+                for i, c in enumerate(self.embed_dims)]
 
     def forward(self, x):
         x = self.patch_embed(self._deploy_input(x))

@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...registry import register_model
+from .attention_map import AttentionMap
 
 
 @register_model
@@ -55,6 +56,7 @@ class LWMHSA(nn.Module):
         self.qk = nn.Conv2d(channels, channels * 2, 1, bias=False)
         self.v = nn.Sequential(
             nn.Conv2d(channels, channels, 1, bias=False), nn.ReLU())
+        self.attn_map = AttentionMap('lwmhsa')
 
     def _partition(self, x, wh, ww):
         """B, C, nh*wh, nw*ww -> B*nh*nw, heads, wh*ww, d"""
@@ -86,7 +88,10 @@ class LWMHSA(nn.Module):
             valid = valid.permute(0, 2, 4, 1, 3, 5).reshape(-1, 1, 1, wh * ww)
             valid = valid.repeat(B, 1, 1, 1)  # B*n, 1, 1, N
             attn = attn.masked_fill(~valid, float('-inf'))
-        out = attn.softmax(dim=-1) @ v  # B*n, heads, N, d
+        attn = self.attn_map(attn.softmax(dim=-1), kind='windows', batch=B,
+                             hw=(H, W), padded=(Hp, Wp), window=(wh, ww),
+                             offset=(0, 0))
+        out = attn @ v  # B*n, heads, N, d
         nh, nw = Hp // wh, Wp // ww
         out = out.view(B, nh, nw, self.num_heads, wh, ww, self.head_dim)
         out = out.permute(0, 3, 6, 1, 4, 2, 5).reshape(B, C, Hp, Wp)
@@ -155,16 +160,25 @@ class DSA(nn.Module):
                               padding=kernel_size // 2,
                               groups=channels // group_channels, bias=False)
         self.bn = nn.BatchNorm1d(channels)
+        self.attn_map = AttentionMap('dsa')
 
     def forward(self, x):
         a_h = self.bn(self.conv(x.mean(dim=3))).sigmoid()  # B, C, H
         a_w = self.bn(self.conv(x.mean(dim=2))).sigmoid()  # B, C, W
-        return a_h.unsqueeze(3) * a_w.unsqueeze(2)
+        return self.attn_map(a_h.unsqueeze(3) * a_w.unsqueeze(2),
+                             kind='spatial')
 
 
 def eca_kernel_size(channels, gamma=2, b=1):
-    """ECA's adaptive kernel: int(|(log2 C + b) / gamma|) + 2, made odd
-    (5 for 16 <= C < 128, 7 for C = 128)."""
+    """DCA's adaptive kernel: int(|(log2 C + b) / gamma|) + 2, made odd
+    (5 for 16 <= C < 128, 7 for C = 128).
+
+    HarmoVision's rule, two more than ECA's own rule
+    (:func:`mmhybrid.models.layers.ham.ham_kernel_size`, which HAM uses) for
+    every C: adding 2 keeps the parity, so the two differ by exactly 2 taps
+    everywhere (C=64: 5 here, 3 in HAM). Both stay: each matches its model's
+    parameter count (HarmoVision's spec table, the HAM paper).
+    """
     k = int(abs((math.log2(channels) + b) / gamma)) + 2
     return k if k % 2 else k + 1
 
@@ -187,7 +201,10 @@ class DCA(nn.Module):
         k = kernel_size or eca_kernel_size(channels)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
+        self.attn_map = AttentionMap('dca')
 
     def forward(self, x):
         y = self.pool(x).flatten(1).unsqueeze(1)  # B, 1, C
-        return self.conv(y).sigmoid().transpose(1, 2).unsqueeze(3)
+        return self.attn_map(
+            self.conv(y).sigmoid().transpose(1, 2).unsqueeze(3),
+            kind='channel')

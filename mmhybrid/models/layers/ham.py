@@ -24,11 +24,13 @@ import torch.nn as nn
 from mmengine.registry import MODELS as MMENGINE_MODELS
 
 from ...registry import register_in, register_model
+from .attention_map import AttentionMap
 
 
 def ham_kernel_size(channels, gamma=2, b=1):
     """HAM's channel-conv kernel, ECA's rule ``|log2(C) / gamma + b / gamma|``
-    made odd (C=64 -> 3, C=128 -> 5, C=256 -> 5, C=2048 -> 7)."""
+    made odd (C=64 -> 3, C=128 -> 5, C=256 -> 5, C=2048 -> 7). HarmoVision's
+    DCA uses this plus 2 (:func:`mmhybrid.models.layers.eca_kernel_size`)."""
     t = int(abs(math.log2(channels) / gamma + b / gamma))
     return t if t % 2 else t + 1
 
@@ -72,8 +74,9 @@ class HAMSpatialAttention(nn.Module):
     Per sample, the ``C_im`` channels with the largest channel weight form
     the important group (mask ``M``); each group is reduced to its
     channel-mean and channel-max over the group's own channels (2 x H x W),
-    passed through the shared 7x7 conv, BN, ReLU and sigmoid, and scales its
-    own channels: ``A_S1 * M * F' + A_S2 * (1 - M) * F'``.
+    passed through the shared 7x7 conv, BN, ReLU and sigmoid. Returns ``M``
+    and the maps ``A_S1``, ``A_S2``; :class:`HAM` scales each group's own
+    channels with its map: ``A_S1 * M * F' + A_S2 * (1 - M) * F'``.
     """
 
     def __init__(self, channels, separation_rate=0.6, kernel_size=7):
@@ -107,11 +110,13 @@ class HAMSpatialAttention(nn.Module):
         return self.act(self.bn(self.conv(pooled))).sigmoid()
 
     def forward(self, x, channel_weights):
+        """-> the (B, C, 1, 1) mask ``M`` and the (B, 1, H, W) maps
+        ``A_S1`` (important group) and ``A_S2`` (the rest) of ``x`` = F'."""
         mask = self.separation_mask(channel_weights)
         a_s1 = self._group_attention(x, mask, self.num_important)
         a_s2 = self._group_attention(x, 1 - mask,
                                      self.channels - self.num_important)
-        return a_s1 * (mask * x) + a_s2 * ((1 - mask) * x)
+        return mask, a_s1, a_s2
 
 
 @register_model
@@ -148,25 +153,11 @@ class HAM(nn.Module):
                                                      channel_kernel_size)
         self.spatial_attention = HAMSpatialAttention(
             in_channels, separation_rate, spatial_kernel_size)
+        self.attn_map = AttentionMap('ham')
 
     @property
     def separation_rate(self):
         return self.spatial_attention.separation_rate
-
-    def attention_maps(self, x):
-        """(B, C, H, W) -> dict of ``channel`` (B, C) weights A_C, the
-        ``important`` (B, C) 0/1 mask and the ``spatial_important`` /
-        ``spatial_sub_important`` (B, 1, H, W) maps A_S1 / A_S2, for
-        visualisation."""
-        a_c = self.channel_attention(x)
-        fx = a_c * x
-        sa = self.spatial_attention
-        mask = sa.separation_mask(a_c)
-        return dict(
-            channel=a_c.flatten(1), important=mask.flatten(1),
-            spatial_important=sa._group_attention(fx, mask, sa.num_important),
-            spatial_sub_important=sa._group_attention(
-                fx, 1 - mask, sa.channels - sa.num_important))
 
     def forward(self, x, hw_shape=None):
         if x.dim() == 3:
@@ -185,7 +176,14 @@ class HAM(nn.Module):
             raise ValueError(f'HAM built for {self.in_channels} channels, '
                              f'got {x.shape[1]}')
         a_c = self.channel_attention(x)
-        return self.spatial_attention(a_c * x, a_c)
+        fx = a_c * x
+        mask, a_s1, a_s2 = self.spatial_attention(fx, a_c)
+        maps = self.attn_map(
+            dict(channel=a_c, important=mask, spatial_important=a_s1,
+                 spatial_sub_important=a_s2), kind='named')
+        mask = maps['important']
+        return maps['spatial_important'] * (mask * fx) + \
+            maps['spatial_sub_important'] * ((1 - mask) * fx)
 
     @staticmethod
     def _token_grid(length, hw_shape):
