@@ -339,7 +339,7 @@ def main():
                                  else DEFAULT_DATA_DIR)
     os.makedirs(out_dir, exist_ok=True)
     try:
-        from mmhybrid.datasets.toy import make_toy_data
+        from mmhybrid.testing.toy import make_toy_data
         print(f'>>> toy data -> {data_dir}', flush=True)
         t = time.time()
         data_root = data_dir if osp.isabs(data_dir) else osp.join(

@@ -95,7 +95,7 @@ def test_checker_sees_versioned_key_upgrades():
 
 
 def _toy_coco(tmp_path):
-    from mmhybrid.datasets.toy import make_toy_coco
+    from mmhybrid.testing.toy import make_toy_coco
     root = tmp_path / 'coco'
     make_toy_coco(str(root), num_train=2, num_val=2)
     return root
@@ -168,7 +168,7 @@ def test_resume_after_kill_9(tmp_path):
     """tools/train.py killed with SIGKILL mid-run; --resume continues from
     the last checkpoint to the end (weights_only load of the run's own
     checkpoint: message hub, optimizer, schedulers)."""
-    from mmhybrid.datasets import make_toy_folder
+    from mmhybrid.testing import make_toy_folder
     data = tmp_path / 'data'
     make_toy_folder(str(data), num_train_per_class=8, num_test_per_class=2)
     work = tmp_path / 'work'

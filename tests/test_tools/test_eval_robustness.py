@@ -49,7 +49,7 @@ def setup(tool, tmp_path_factory):
     fitted for a few steps on those images so that clean top-1 > 0."""
     from mmengine.config import Config
 
-    from mmhybrid.datasets import make_toy_imagenet
+    from mmhybrid.testing import make_toy_imagenet
     from mmhybrid.visualization import build_classifier
     tmp = tmp_path_factory.mktemp('robust')
     root = str(tmp / 'toy')

@@ -59,7 +59,7 @@ def test_corrupt_image_is_named(tmp_path):
     file (not a silently skipped sample)."""
     import torch
 
-    from mmhybrid.datasets.toy import make_toy_ade
+    from mmhybrid.testing.toy import make_toy_ade
     from mmhybrid.utils.model_builder import build_from_config
     make_toy_ade(str(tmp_path / 'ade'), num_train=2, num_val=2)
     root = tmp_path / 'ade' / 'ADEChallengeData2016'

@@ -22,7 +22,7 @@ def tool():
 
 @pytest.fixture(scope='module')
 def image(tmp_path_factory):
-    from mmhybrid.datasets import make_toy_imagenet
+    from mmhybrid.testing import make_toy_imagenet
     root = str(tmp_path_factory.mktemp('toy'))
     make_toy_imagenet(root, num_train_per_class=1, num_val_per_class=1)
     return osp.join(root, 'val', 'triangle', 'triangle_00001.jpg')

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-from mmhybrid.datasets.toy import make_toy_data  # noqa: E402
+from mmhybrid.testing.toy import make_toy_data  # noqa: E402
 
 KINDS = ('coco', 'ade', 'imagenet', 'hamvit')
 
