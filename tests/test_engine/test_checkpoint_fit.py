@@ -114,8 +114,8 @@ def _test_py(tmp_path, root, ckpt, *extra):
 def test_tools_test_py_refuses_a_semantic_fpn_checkpoint(tmp_path):
     """The mistake of the issue: a Semantic-FPN checkpoint given to a Mask
     R-CNN config used to print bbox_mAP 0.0000 and exit 0."""
-    from mmhybrid.utils.model_builder import build_from_config
-    model, _, _ = build_from_config('configs/demo/fpn_shvit_s1_toy.py')
+    from mmhybrid.apis import build_model
+    model = build_model('configs/demo/fpn_shvit_s1_toy.py')
     ckpt = str(tmp_path / 'fpn.pth')
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
     root = _toy_coco(tmp_path)

@@ -66,8 +66,9 @@ def test_hamvit_channel_and_surface(tool, image, tmp_path):
 def test_capture_shapes():
     import torch
 
-    from mmhybrid.visualization import capture_attention, build_classifier
-    model = build_classifier(backbone='GACSWin', arch='t', num_classes=3)
+    from mmhybrid.apis import build_model
+    from mmhybrid.visualization import capture_attention
+    model = build_model(backbone='GACSWin', arch='t', num_classes=3)
     x = torch.rand(1, 3, 64, 64)
     recs = capture_attention(model, lambda: model(x, mode='tensor'))
     assert recs and all(r['type'] == 'cswin' for r in recs)
