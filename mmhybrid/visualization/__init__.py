@@ -7,6 +7,7 @@ from .plot import (overlay_heatmap, save_bar, save_heatmap_grid,
                    save_surface)
 
 __all__ = [
-    'AttentionCapture', 'capture_attention', 'PixelNormalizer', 'default_cam_layer', 'load_image', 'overlay_heatmap',
-    'save_bar', 'save_heatmap_grid', 'save_surface'
+    'AttentionCapture', 'capture_attention', 'PixelNormalizer',
+    'default_cam_layer', 'load_image', 'overlay_heatmap', 'save_bar',
+    'save_heatmap_grid', 'save_surface'
 ]
