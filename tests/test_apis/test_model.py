@@ -95,7 +95,7 @@ def test_tensor_forward_gives_a_detector_its_image_metas():
     model = build_model(DET)
     x = torch.rand(2, 3, 64, 96)
     with torch.no_grad():
-        with pytest.raises(Exception):  # the RPN needs the image sizes
+        with pytest.raises(TypeError):  # the RPN needs the image sizes
             model(x, None, mode='tensor')
         out = TensorForward(model, output='tuple')(x)
     assert out and all(isinstance(o, (tuple, torch.Tensor)) for o in out)
