@@ -127,13 +127,16 @@ def robust_correct(fn, x, y, iterates, clean_correct):
 
 
 def build_test_loader(cfg, batch_size=None):
+    """The config's test dataloader, built in the config's scope."""
+    from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
     loader_cfg = cfg.test_dataloader.copy()
     if batch_size:
         loader_cfg['batch_size'] = batch_size
     loader_cfg['num_workers'] = 0
     loader_cfg['persistent_workers'] = False
-    return Runner.build_dataloader(loader_cfg)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        return Runner.build_dataloader(loader_cfg)
 
 
 def plot_curve(results, path):
@@ -222,7 +225,6 @@ def attention_figure(pm, x_clean, x_adv, path, title=''):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmengine.registry import init_default_scope
     from mmengine.utils import ProgressBar
     for path, what in ((args.config, 'Config'),
                        (args.checkpoint, 'Checkpoint')):
@@ -234,7 +236,6 @@ def main(argv=None):
                          f'(default_scope {cfg.default_scope!r})')
     torch.manual_seed(args.seed)
     model = build_model(cfg, checkpoint=args.checkpoint)
-    init_default_scope(cfg.default_scope)
     pm = pixel_model(model).eval()
     for p in pm.parameters():
         p.requires_grad_(False)
