@@ -26,7 +26,7 @@ def toy_scenes(tmp_path_factory):
     (one per toy class)."""
     from PIL import Image
 
-    from mmhybrid.datasets.toy import make_toy_data
+    from mmhybrid.testing.toy import make_toy_data
     root = tmp_path_factory.mktemp('toy_scenes')
     toy = str(root / 'toy')
     make_toy_data(toy, coco=dict(num_train=1, num_val=1),

@@ -10,7 +10,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
-from mmhybrid.apis import config_task
+from mmhybrid.apis import build_model, config_task
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
@@ -50,20 +50,11 @@ def _cls_batch(size, num_classes):
 
 
 def _build(cfg):
-    task = config_task(cfg)
-    init_default_scope(cfg.default_scope)
-    if task == 'detection':
-        from mmdet.registry import MODELS
-    elif task == 'segmentation':
-        from mmseg.registry import MODELS
-    else:
-        from mmpretrain.registry import MODELS
-    model_cfg = cfg.model.copy()
-    if cfg.get('data_preprocessor') is not None:  # as mmengine's Runner does
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
+    model = build_model(cfg)  # in the config's scope, as the Runner builds
     model.init_weights()
-    return task, model
+    # the optimizer and the training step run in the config's scope too
+    init_default_scope(cfg.default_scope)
+    return config_task(cfg), model
 
 
 @pytest.mark.parametrize('config', CONFIGS)

@@ -30,23 +30,18 @@ import subprocess
 import sys
 import time
 
+# the repository: the tools and configs run from it (mmhybrid itself is
+# installed, see `make install`)
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-sys.path.insert(0, REPO)
 
 DEFAULT_DATA_DIR = 'data/toy'
 
-# name -> config, task, where its data lives under the data dir, the
+# job -> the prefix of its toy configs (configs/demo/<prefix>_<family>_<arch>
+# _toy.py), its metrics, where its data lives under the data dir, the
 # overrides that point it at another data dir, and the --quick overrides.
-# the toy configs of each backbone family, per job (`--family`)
-FAMILIES = {
-    'shvit': dict(det='configs/demo/maskrcnn_shvit_s1_toy.py',
-                  seg='configs/demo/fpn_shvit_s1_toy.py'),
-    'ga_cswin': dict(det='configs/demo/maskrcnn_ga_cswin_t_toy.py',
-                     seg='configs/demo/fpn_ga_cswin_t_toy.py'),
-}
-
 JOBS = {
     'det': dict(
+        config_prefix='maskrcnn',
         metrics=dict(bbox_mAP='coco/bbox_mAP', segm_mAP='coco/segm_mAP'),
         val_images=lambda root: f'{root}/coco/val2017',
         data_overrides=lambda root: {
@@ -65,6 +60,7 @@ JOBS = {
             'default_hooks.logger.interval': 1,
         }),
     'seg': dict(
+        config_prefix='fpn',
         metrics=dict(mIoU='mIoU'),
         val_images=lambda root: f'{root}/ade/ADEChallengeData2016/images/'
         'validation',
@@ -102,7 +98,26 @@ class DemoError(RuntimeError):
     pass
 
 
-def parse_args():
+def toy_configs():
+    """``{family: {job: config}}`` read from the toy config names
+    ``configs/demo/<job prefix>_<family>_<arch>_toy.py``, so that a new
+    family's toy configs are found without an edit here. Where a family has
+    toy configs of several archs, the first in name order runs."""
+    families = {}
+    for job, spec in JOBS.items():
+        prefix = spec['config_prefix'] + '_'
+        pattern = osp.join(REPO, 'configs', 'demo', f'{prefix}*_toy.py')
+        for path in sorted(glob.glob(pattern)):
+            name = osp.basename(path)[len(prefix):-len('_toy.py')]
+            if '_' not in name:  # no arch: not a <family>_<arch> config
+                continue
+            family = name.rsplit('_', 1)[0]
+            families.setdefault(family, {}).setdefault(
+                job, osp.relpath(path, REPO))
+    return families
+
+
+def parse_args(families):
     parser = argparse.ArgumentParser(
         description='Generate toy data, train and test a demo detector '
         'and segmentor (SHViT by default) on CPU, and summarise the results.')
@@ -115,7 +130,7 @@ def parse_args():
     parser.add_argument('--quick', action='store_true',
                         help='tiny data and a few iterations: checks the '
                         'pipeline, not learning')
-    parser.add_argument('--family', choices=sorted(FAMILIES),
+    parser.add_argument('--family', choices=sorted(families),
                         default='shvit',
                         help='backbone family whose toy configs run')
     parser.add_argument('--only', nargs='+', choices=sorted(JOBS),
@@ -124,7 +139,15 @@ def parse_args():
                         help='do not fail when a metric is not above 0')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the toy data')
-    return parser.parse_args()
+    args = parser.parse_args()
+    for job in args.only:
+        if job not in families[args.family]:
+            parser.error(
+                f'--family {args.family} has no {job} toy config (configs/'
+                f'demo/{JOBS[job]["config_prefix"]}_{args.family}_<arch>'
+                f'_toy.py); choose the jobs it has with --only')
+    args.configs = families[args.family]
+    return args
 
 
 def _cfg_options(options):
@@ -136,9 +159,6 @@ def _cfg_options(options):
 
 def _env():
     env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(
-        [REPO] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep)
-                  if p])
     env.setdefault('MPLBACKEND', 'Agg')
     # OpenMP threads that spin while waiting stall badly when the 2 cores are
     # shared (the dataloader worker, other jobs); sleeping costs ~nothing.
@@ -271,7 +291,7 @@ def predict_val_images(name, config, ckpt, data_dir, work_dir):
 
 def run_job(name, args, data_dir, out_dir):
     job = JOBS[name]
-    config = FAMILIES[args.family][name]
+    config = args.configs[name]
     cfg_name = osp.splitext(osp.basename(config))[0]
     work_dir = osp.join(out_dir, cfg_name)
     if osp.isdir(work_dir) and os.listdir(work_dir):
@@ -332,14 +352,14 @@ def run_job(name, args, data_dir, out_dir):
 
 
 def main():
-    args = parse_args()
+    args = parse_args(toy_configs())
     start = time.time()
     out_dir = osp.abspath(args.out_dir)
     data_dir = args.data_dir or (osp.join(out_dir, 'data') if args.quick
                                  else DEFAULT_DATA_DIR)
     os.makedirs(out_dir, exist_ok=True)
     try:
-        from mmhybrid.datasets.toy import make_toy_data
+        from mmhybrid.testing import make_toy_data
         print(f'>>> toy data -> {data_dir}', flush=True)
         t = time.time()
         data_root = data_dir if osp.isabs(data_dir) else osp.join(

@@ -1,15 +1,18 @@
-from .inference import (ImagePredictor, ImageReadError,
-                        checkpoint_dataset_meta, draw_topk, list_images,
+"""The front door of mmhybrid: load a config, build a model (from a config or
+a backbone type and arch), load a checkpoint, run it (Runner, inferencers,
+tensor forward). Every tool in ``tools/`` goes through it."""
+from .inference import (ImagePredictor, ImageReadError, list_images,
                         read_image, save_png)
+from .model import TensorForward, build_model, count_complexity
 from .runner import (TASKS, add_common_args, add_trust_arg, apply_trust_arg,
                      build_runner, check_data_roots, config_task,
                      load_config, parse_common_args, run_cli,
-                     summarize_metrics)
+                     summarize_metrics, test_resolution)
 
 __all__ = [
     'TASKS', 'add_common_args', 'add_trust_arg', 'apply_trust_arg',
     'parse_common_args', 'build_runner', 'check_data_roots', 'config_task',
-    'load_config', 'run_cli', 'summarize_metrics', 'ImagePredictor', 'ImageReadError',
-    'checkpoint_dataset_meta', 'draw_topk', 'list_images', 'read_image',
-    'save_png'
+    'load_config', 'run_cli', 'summarize_metrics', 'test_resolution',
+    'build_model', 'TensorForward', 'count_complexity', 'ImagePredictor',
+    'ImageReadError', 'list_images', 'read_image', 'save_png'
 ]

@@ -1,6 +1,7 @@
-"""What ``tools/train.py`` and ``tools/test.py`` share: loading a config with
-mmdet/mmseg-style overrides, telling its task, building its Runner and
-summarising its metrics."""
+"""Configs and Runners: the one config loader (mmdet/mmseg-style overrides),
+telling a config's task and test resolution, and what ``tools/train.py`` and
+``tools/test.py`` share (common flags, building the Runner, summarising its
+metrics, ending a user's mistake with a message)."""
 import os
 import os.path as osp
 import sys
@@ -86,12 +87,17 @@ def config_task(cfg):
     return TASKS[scope][0]
 
 
-def load_config(path, cfg_options=None, work_dir=None, launcher='none',
+def load_config(config, cfg_options=None, work_dir=None, launcher='none',
                 allow_partial_load=False):
-    """Load a config and apply the standard command-line overrides."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Config file not found: {path!r}')
-    cfg = Config.fromfile(path)
+    """The one config loader: read ``config`` (a path; a ``Config`` is used
+    as is, updated in place), apply the standard command-line overrides and
+    check that its ``default_scope`` names a task (:func:`config_task`)."""
+    if isinstance(config, Config):
+        cfg = config
+    else:
+        if not osp.isfile(config):
+            raise FileNotFoundError(f'Config file not found: {config!r}')
+        cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     cfg.launcher = launcher
@@ -100,10 +106,27 @@ def load_config(path, cfg_options=None, work_dir=None, launcher='none',
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(path))[0])
+        name = osp.basename(cfg.filename) if cfg.filename else 'config'
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(name)[0])
     config_task(cfg)
     return cfg
+
+
+def test_resolution(cfg):
+    """The square input size of a config's test pipeline (its
+    ``crop_size``/``scale``; for a pair, the larger side)."""
+    size = None
+    for t in cfg.test_dataloader.dataset.pipeline:
+        for key in ('crop_size', 'scale'):
+            if key in t:
+                v = t[key]
+                size = v if isinstance(v, int) else max(v)
+    if size is None:
+        raise ValueError('no crop_size/scale in the test pipeline')
+    return size
+
+
+test_resolution.__test__ = False  # a helper, not a test (for pytest)
 
 
 def _datasets(cfg):

@@ -1,10 +1,5 @@
-"""Helpers shared by the analysis tools (benchmark, FLOPs, model table)."""
-from .model_builder import (build_backbone, build_from_config, count_complexity,
-                            load_model_config, switch_to_deploy,
-                            test_resolution, timm_counterpart)
+"""Model utilities: ``switch_to_deploy(model)`` switches every backbone and
+head of a model to its deploy form. (Building models: :mod:`mmhybrid.apis`.)"""
+from .deploy import switch_to_deploy
 
-__all__ = [
-    'build_backbone', 'build_from_config', 'count_complexity',
-    'load_model_config', 'switch_to_deploy', 'test_resolution',
-    'timm_counterpart'
-]
+__all__ = ['switch_to_deploy']

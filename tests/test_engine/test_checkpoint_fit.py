@@ -95,7 +95,7 @@ def test_checker_sees_versioned_key_upgrades():
 
 
 def _toy_coco(tmp_path):
-    from mmhybrid.datasets.toy import make_toy_coco
+    from mmhybrid.testing.toy import make_toy_coco
     root = tmp_path / 'coco'
     make_toy_coco(str(root), num_train=2, num_val=2)
     return root
@@ -114,8 +114,8 @@ def _test_py(tmp_path, root, ckpt, *extra):
 def test_tools_test_py_refuses_a_semantic_fpn_checkpoint(tmp_path):
     """The mistake of the issue: a Semantic-FPN checkpoint given to a Mask
     R-CNN config used to print bbox_mAP 0.0000 and exit 0."""
-    from mmhybrid.utils.model_builder import build_from_config
-    model, _, _ = build_from_config('configs/demo/fpn_shvit_s1_toy.py')
+    from mmhybrid.apis import build_model
+    model = build_model('configs/demo/fpn_shvit_s1_toy.py')
     ckpt = str(tmp_path / 'fpn.pth')
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
     root = _toy_coco(tmp_path)
@@ -168,7 +168,7 @@ def test_resume_after_kill_9(tmp_path):
     """tools/train.py killed with SIGKILL mid-run; --resume continues from
     the last checkpoint to the end (weights_only load of the run's own
     checkpoint: message hub, optimizer, schedulers)."""
-    from mmhybrid.datasets import make_toy_folder
+    from mmhybrid.testing import make_toy_folder
     data = tmp_path / 'data'
     make_toy_folder(str(data), num_train_per_class=8, num_test_per_class=2)
     work = tmp_path / 'work'

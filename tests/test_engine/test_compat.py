@@ -56,7 +56,7 @@ def test_two_process_cpu_training(tmp_path):
     SyncBN reverted)."""
     if torch.cuda.is_available():
         pytest.skip('checks the CPU path; this machine has a GPU')
-    from mmhybrid.datasets.toy import make_toy_coco
+    from mmhybrid.testing.toy import make_toy_coco
     data_root = tmp_path / 'toy'
     make_toy_coco(str(data_root / 'coco'))
     work_dir = tmp_path / 'work'

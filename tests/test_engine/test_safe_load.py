@@ -137,7 +137,7 @@ def test_converters(evil, tmp_path, converter):
 
 def test_tools_test_py(evil, tmp_path):
     """tools/test.py refuses the file before it tests anything."""
-    from mmhybrid.datasets.toy import make_toy_coco
+    from mmhybrid.testing.toy import make_toy_coco
     root = tmp_path / 'coco'
     make_toy_coco(str(root), num_train=2, num_val=2)
     path, marker = evil

@@ -6,11 +6,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from mmhybrid.apis import build_model
 from mmhybrid.models import SHViT
 from mmhybrid.models.layers import (FusedConv2d, conv_add, fold_bn,
                                     fold_conv_bn_pairs, fuse_conv_act)
-from mmhybrid.utils import build_from_config, switch_to_deploy
 from mmhybrid.models.layers.conv_bn import _onednn_usable
+from mmhybrid.utils import switch_to_deploy
 
 
 class OpCounter(TorchDispatchMode):
@@ -162,7 +163,7 @@ def test_shvit_deploy_runs_every_relu_and_residual_in_the_convs():
                                     'imagenet_harmovision_n',
                                     'imagenet_ga_cswin_t', 'hamvit_folder'])
 def test_every_family_deploys_to_the_same_function(config):
-    model = build_from_config(f'configs/{config}.py')[0]
+    model = build_model(f'configs/{config}.py')
     for m in model.modules():  # non-trivial BN statistics
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             nn.init.uniform_(m.weight, 0.5, 1.5)

@@ -223,7 +223,7 @@ def test_hamvit_shapes(size, grid):
 
 @pytest.mark.slow
 def test_toy_folder_training_writes_best_and_final_checkpoints(tmp_path):
-    from mmhybrid.datasets import make_toy_folder
+    from mmhybrid.testing import make_toy_folder
     make_toy_folder(osp.join(ROOT, 'data', 'toy', 'hamvit'))
     env = dict(os.environ, OMP_NUM_THREADS='1', OMP_WAIT_POLICY='PASSIVE')
     r = subprocess.run(

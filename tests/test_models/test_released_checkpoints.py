@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from mmdet.structures import DetDataSample
 from mmengine.runner import load_checkpoint
 
+from mmhybrid.apis import build_model
 from mmhybrid.models.utils.checkpoint import load_checked_state_dict
-from mmhybrid.utils.model_builder import build_from_config
 from reference import deterministic_state_dict, manifest
 
 # config -> {state-dict prefix: official manifest} of the released file
@@ -49,7 +49,7 @@ _CACHE = {}
 def _released(config, tmp_path_factory):
     """(model, released state dict, its .pth path), built once per config."""
     if config not in _CACHE:
-        model, _, _ = build_from_config(config)
+        model = build_model(config)
         sd = released_state_dict(model, RELEASED[config])
         path = tmp_path_factory.mktemp('released') / 'released.pth'
         torch.save({'meta': {'config': config}, 'state_dict': sd}, path)
@@ -128,9 +128,9 @@ def test_maskrcnn_evaluates_like_upstream_with_pad_size_divisor_32():
     """``--cfg-options model.data_preprocessor.pad_size_divisor=32`` (the
     mmdet 2.25 test pipeline's Pad) runs on an image whose padded size is a
     multiple of 32 but not of 64 (the stride-64 map then rounds up)."""
-    model, _, _ = build_from_config(
+    model = build_model(
         'configs/maskrcnn_shvit_s4_coco.py',
-        {'model.data_preprocessor.pad_size_divisor': 32})
+        cfg_options={'model.data_preprocessor.pad_size_divisor': 32})
     h, w = 280, 410  # padded to 288 x 416
     meta = dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1., 1.))
     data = dict(inputs=[torch.randint(0, 256, (3, h, w), dtype=torch.uint8)],

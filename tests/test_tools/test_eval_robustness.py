@@ -49,8 +49,8 @@ def setup(tool, tmp_path_factory):
     fitted for a few steps on those images so that clean top-1 > 0."""
     from mmengine.config import Config
 
-    from mmhybrid.datasets import make_toy_imagenet
-    from mmhybrid.visualization import build_classifier
+    from mmhybrid.apis import build_model
+    from mmhybrid.testing import make_toy_imagenet
     tmp = tmp_path_factory.mktemp('robust')
     root = str(tmp / 'toy')
     make_toy_imagenet(root, num_train_per_class=1, num_val_per_class=4)
@@ -59,8 +59,9 @@ def setup(tool, tmp_path_factory):
         f.write(CFG.format(root=root))
     cfg = Config.fromfile(cfg_path)
     torch.manual_seed(0)
-    model = build_classifier(cfg)
-    pm = tool.PixelModel(model)
+    model = build_model(cfg)
+    model.init_weights()
+    pm = tool.pixel_model(model)
     xs, ys = [], []
     for data in tool.build_test_loader(cfg):
         xs.append(torch.stack(data['inputs']).float())

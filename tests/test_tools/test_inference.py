@@ -47,8 +47,8 @@ def seg_checkpoint(tmp_path_factory):
     """A checkpoint of the toy segmentor as mmengine saves one: weights
     under ``state_dict``, class names and palette under
     ``meta.dataset_meta`` (renamed, to see where the names come from)."""
-    from mmhybrid.utils import build_from_config
-    model, _, _ = build_from_config(SEG)
+    from mmhybrid.apis import build_model
+    model = build_model(SEG)
     path = str(tmp_path_factory.mktemp('ckpt') / 'fpn_toy.pth')
     palette = [[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]]
     torch.save(dict(state_dict=model.state_dict(),

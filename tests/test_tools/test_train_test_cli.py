@@ -59,13 +59,13 @@ def test_corrupt_image_is_named(tmp_path):
     file (not a silently skipped sample)."""
     import torch
 
-    from mmhybrid.datasets.toy import make_toy_ade
-    from mmhybrid.utils.model_builder import build_from_config
+    from mmhybrid.testing.toy import make_toy_ade
+    from mmhybrid.apis import build_model
     make_toy_ade(str(tmp_path / 'ade'), num_train=2, num_val=2)
     root = tmp_path / 'ade' / 'ADEChallengeData2016'
     bad = sorted((root / 'images' / 'validation').iterdir())[0]
     bad.write_bytes(b'not an image at all')
-    model, _, _ = build_from_config('configs/demo/fpn_shvit_s1_toy.py')
+    model = build_model('configs/demo/fpn_shvit_s1_toy.py')
     ckpt = tmp_path / 'fpn.pth'
     torch.save({'state_dict': model.state_dict()}, ckpt)
     r = _run('tools/test.py', 'configs/demo/fpn_shvit_s1_toy.py', str(ckpt),

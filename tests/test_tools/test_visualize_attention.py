@@ -22,7 +22,7 @@ def tool():
 
 @pytest.fixture(scope='module')
 def image(tmp_path_factory):
-    from mmhybrid.datasets import make_toy_imagenet
+    from mmhybrid.testing import make_toy_imagenet
     root = str(tmp_path_factory.mktemp('toy'))
     make_toy_imagenet(root, num_train_per_class=1, num_val_per_class=1)
     return osp.join(root, 'val', 'triangle', 'triangle_00001.jpg')
@@ -66,8 +66,9 @@ def test_hamvit_channel_and_surface(tool, image, tmp_path):
 def test_capture_shapes():
     import torch
 
-    from mmhybrid.visualization import capture_attention, build_classifier
-    model = build_classifier(backbone='CSWin', arch='t', num_classes=3)
+    from mmhybrid.apis import build_model
+    from mmhybrid.visualization import capture_attention
+    model = build_model(backbone='CSWin', arch='t', num_classes=3)
     x = torch.rand(1, 3, 64, 64)
     recs = capture_attention(model, lambda: model(x, mode='tensor'))
     assert recs and all(r['type'] == 'cswin' for r in recs)

@@ -34,16 +34,11 @@ import sys
 import time
 from contextlib import nullcontext
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import torch
 
-import torch  # noqa: E402
-
-from mmhybrid.utils import (build_backbone, build_from_config,  # noqa: E402
-                            switch_to_deploy, test_resolution,
-                            timm_counterpart)
-from mmhybrid.utils.model_builder import TensorForward  # noqa: E402
+from mmhybrid.apis import (TensorForward, build_model, config_task,
+                           load_config, test_resolution)
+from mmhybrid.utils import switch_to_deploy
 
 
 def parse_args(argv=None):
@@ -205,11 +200,12 @@ def build_targets(args):
     if args.backbone:
         for arch in args.arch:
             name = args.backbone + (f'-{arch}' if arch else '')
-            model = build_backbone(args.backbone, arch)
+            model = build_model(backbone=args.backbone, arch=arch)
             h = args.shape or [224]
             targets.append((name, model, None, (h[0], h[-1]), None))
     for cfg_path in args.configs:
-        model, cfg, task = build_from_config(cfg_path)
+        cfg = load_config(cfg_path)
+        model, task = build_model(cfg), config_task(cfg)
         if args.shape:
             hw = (args.shape[0], args.shape[-1])
         else:
@@ -224,7 +220,11 @@ def build_targets(args):
 
 
 def _timm_model(model, task):
-    name = timm_counterpart(model)
+    """timm's model of the same name as ours (its backbone's
+    ``timm_counterpart()``), or None."""
+    counterpart = getattr(getattr(model, 'backbone', model),
+                          'timm_counterpart', None)
+    name = counterpart() if callable(counterpart) else None
     if name is None:
         return None, None, None
     import timm
@@ -264,7 +264,7 @@ def benchmark(args):
         if args.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         ours = _prepare(copy.deepcopy(model), args, device, mode)
-        fn = TensorForward(ours, task)
+        fn = TensorForward(ours)
         if args.compile:
             fn = torch.compile(fn)
         under_test = [Timed(name, 'mmhybrid', mode, fn, x, device, dtype)]

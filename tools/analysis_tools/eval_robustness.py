@@ -29,17 +29,16 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 from fractions import Fraction
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.config import DictAction
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-
-from mmhybrid.visualization import (AttentionCapture, PixelNormalizer,  # noqa
-                                    build_classifier)
+from mmhybrid.apis import TensorForward, build_model, config_task, load_config
+from mmhybrid.visualization import AttentionCapture, PixelNormalizer
 
 
 def parse_eps(text):
@@ -71,22 +70,16 @@ def parse_args(argv=None):
     p.add_argument('--no-attention-figure', dest='attention_figure',
                    action='store_false')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--cfg-options', nargs='+', default=None,
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='key=value config overrides')
     return p.parse_args(argv)
 
 
-class PixelModel(torch.nn.Module):
-    """[0, 255] pixels -> logits."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.normalizer = PixelNormalizer(model.data_preprocessor)
-
-    def forward(self, x):
-        out = self.model(self.normalizer(x), mode='tensor')
-        return out[-1] if isinstance(out, (tuple, list)) else out
+def pixel_model(model):
+    """[0, 255] pixels -> logits: the model's own normalisation, then its
+    :class:`TensorForward` logits."""
+    return nn.Sequential(PixelNormalizer(model.data_preprocessor),
+                         TensorForward(model, output='last'))
 
 
 def _grad(fn, x, y):
@@ -134,13 +127,16 @@ def robust_correct(fn, x, y, iterates, clean_correct):
 
 
 def build_test_loader(cfg, batch_size=None):
+    """The config's test dataloader, built in the config's scope."""
+    from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
     loader_cfg = cfg.test_dataloader.copy()
     if batch_size:
         loader_cfg['batch_size'] = batch_size
     loader_cfg['num_workers'] = 0
     loader_cfg['persistent_workers'] = False
-    return Runner.build_dataloader(loader_cfg)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        return Runner.build_dataloader(loader_cfg)
 
 
 def plot_curve(results, path):
@@ -165,14 +161,14 @@ def plot_curve(results, path):
     return path
 
 
-def attention_figure(pixel_model, x_clean, x_adv, path, title=''):
+def attention_figure(pm, x_clean, x_adv, path, title=''):
     """Mean-over-queries attention per block, clean vs adversarial, for one
     image. SHViT SHSA blocks if any, else every captured attention type."""
-    model = pixel_model.model
+    normalizer, model = pm[0], pm[1].model
 
     def capture(x):
         with AttentionCapture(model) as cap, torch.no_grad():
-            pixel_model(x)
+            pm(x)
         recs = [r for r in cap.records if r['type'] == 'shsa']
         if not recs:
             recs = [r for r in cap.records
@@ -199,7 +195,7 @@ def attention_figure(pixel_model, x_clean, x_adv, path, title=''):
         arr = arr.astype(np.uint8)
         # dataset images are BGR when the preprocessor swaps to RGB
         return np.ascontiguousarray(
-            arr[..., ::-1] if pixel_model.normalizer.swap else arr)
+            arr[..., ::-1] if normalizer.swap else arr)
 
     import matplotlib
     matplotlib.use('Agg')
@@ -229,28 +225,18 @@ def attention_figure(pixel_model, x_clean, x_adv, path, title=''):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmengine.config import Config, DictAction  # noqa: F401
-    from mmengine.registry import init_default_scope
     from mmengine.utils import ProgressBar
     for path, what in ((args.config, 'Config'),
                        (args.checkpoint, 'Checkpoint')):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{what} file not found: {path!r}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        opts = {}
-        for kv in args.cfg_options:
-            k, v = kv.split('=', 1)
-            try:
-                v = eval(v, {}, {})
-            except Exception:
-                pass
-            opts[k] = v
-        cfg.merge_from_dict(opts)
+    cfg = load_config(args.config, args.cfg_options)
+    if config_task(cfg) != 'classification':
+        raise ValueError(f'{args.config}: not a classification config '
+                         f'(default_scope {cfg.default_scope!r})')
     torch.manual_seed(args.seed)
-    model = build_classifier(cfg, args.checkpoint)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    pm = PixelModel(model).eval()
+    model = build_model(cfg, checkpoint=args.checkpoint)
+    pm = pixel_model(model).eval()
     for p in pm.parameters():
         p.requires_grad_(False)
     loader = build_test_loader(cfg, args.batch_size)

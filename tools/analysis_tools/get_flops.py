@@ -13,17 +13,12 @@ the one ``tools/analysis_tools/model_table.py`` writes into the README.
 """
 import argparse
 import os.path as osp
-import sys
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from mmengine.config import DictAction
 
-from mmengine.config import DictAction  # noqa: E402
-
-from mmhybrid.utils import (build_backbone, build_from_config,  # noqa: E402
-                            count_complexity, switch_to_deploy,
-                            test_resolution)
+from mmhybrid.apis import (build_model, count_complexity, load_config,
+                           test_resolution)
+from mmhybrid.utils import switch_to_deploy
 
 
 def parse_args(argv=None):
@@ -48,10 +43,10 @@ def parse_args(argv=None):
     return args
 
 
-def measure(model, task, hw, deploy=False, batch_size=1):
+def measure(model, hw, deploy=False, batch_size=1):
     if deploy:
         switch_to_deploy(model)
-    params, flops = count_complexity(model, (3, *hw), task)
+    params, flops = count_complexity(model, (3, *hw))
     return dict(params=params, flops=flops * batch_size, shape=list(hw),
                 batch_size=batch_size, deploy=deploy)
 
@@ -61,13 +56,14 @@ def main(argv=None):
     rows = []
     if args.backbone:
         for arch in args.arch:
-            model = build_backbone(args.backbone, arch)
+            model = build_model(backbone=args.backbone, arch=arch)
             hw = args.shape or [224]
             rows.append((args.backbone + (f'-{arch}' if arch else ''),
-                         measure(model, None, (hw[0], hw[-1]), args.deploy,
+                         measure(model, (hw[0], hw[-1]), args.deploy,
                                  args.batch_size)))
     else:
-        model, cfg, task = build_from_config(args.config, args.cfg_options)
+        cfg = load_config(args.config, args.cfg_options)
+        model = build_model(cfg)
         if args.shape:
             hw = (args.shape[0], args.shape[-1])
         else:
@@ -77,7 +73,7 @@ def main(argv=None):
                 r = 224
             hw = (r, r)
         rows.append((osp.splitext(osp.basename(args.config))[0],
-                     measure(model, task, hw, args.deploy, args.batch_size)))
+                     measure(model, hw, args.deploy, args.batch_size)))
     split = '=' * 40
     for name, r in rows:
         print(f"{split}\n{name}  input shape: {args.batch_size}x3x"

@@ -11,22 +11,20 @@ import argparse
 import glob
 import os.path as osp
 import re
-import sys
 
+from mmhybrid.apis import (build_model, count_complexity, load_config,
+                           test_resolution)
+
+# the repository: configs/imagenet_*.py and README.md
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from mmhybrid.utils import (build_from_config, count_complexity,  # noqa: E402
-                            test_resolution)
 
 START, END = '<!-- MODEL TABLE START -->', '<!-- MODEL TABLE END -->'
 
 
 def measure(config):
-    model, cfg, task = build_from_config(config)
+    cfg = load_config(config)
     res = test_resolution(cfg)
-    params, flops = count_complexity(model, (3, res, res), task)
+    params, flops = count_complexity(build_model(cfg), (3, res, res))
     return dict(config=osp.relpath(config, ROOT), res=res, params=params,
                 flops=flops, top1=cfg.get('published_top1'))
 

@@ -26,16 +26,14 @@ Every heat-map PNG shows the input image and the maps overlaid on it.
 import argparse
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import torch
+import torch.nn as nn
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-
-from mmhybrid.visualization import (AttentionCapture, PixelNormalizer,  # noqa
-                                    build_classifier, default_cam_layer,
-                                    load_image, model_family, save_bar,
+from mmhybrid.apis import TensorForward, build_model, config_task, load_config
+from mmhybrid.visualization import (AttentionCapture, PixelNormalizer,
+                                    default_cam_layer, load_image, save_bar,
                                     save_heatmap_grid, save_surface)
 
 
@@ -147,28 +145,33 @@ def _reshape_transform(t):
     return t
 
 
-class _LogitsModel(torch.nn.Module):
-
-    def __init__(self, model, normalizer):
-        super().__init__()
-        self.model = model
-        self.normalizer = normalizer
-
-    def forward(self, x):
-        out = self.model(self.normalizer(x), mode='tensor')
-        return out[-1] if isinstance(out, (tuple, list)) else out
-
-
 def grad_cam(model, normalizer, pixels, target_layer, target=None):
     """Grad-CAM (pytorch_grad_cam.GradCAM) of ``target`` (default: the
     predicted class) -> (H, W) array in [0, 1]."""
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-    wrapped = _LogitsModel(model, normalizer).eval()
+    wrapped = nn.Sequential(normalizer, TensorForward(model, output='last'))
+    wrapped.eval()
     targets = None if target is None else [ClassifierOutputTarget(target)]
     with GradCAM(model=wrapped, target_layers=[target_layer],
                  reshape_transform=_reshape_transform) as cam:
         return cam(input_tensor=pixels, targets=targets)[0]
+
+
+def build_classifier(config=None, checkpoint=None, backbone=None, arch=None,
+                     num_classes=1000):
+    """The classifier of a classification ``config`` (+ ``checkpoint``), or
+    GAP + a linear head of ``num_classes`` over a random-init ``backbone``."""
+    if config is None:
+        return build_model(backbone=backbone, arch=arch,
+                           num_classes=num_classes)
+    cfg = load_config(config)
+    if config_task(cfg) != 'classification':
+        raise ValueError(
+            f'{config}: not a classification config (default_scope '
+            f'{cfg.default_scope!r}); attention tools need an mmpretrain '
+            'classifier')
+    return build_model(cfg, checkpoint=checkpoint)
 
 
 def main(argv=None):
@@ -176,7 +179,7 @@ def main(argv=None):
     img = load_image(args.image, args.shape)  # checks the path first
     model = build_classifier(args.config, args.checkpoint, args.backbone,
                              args.arch)
-    family = model_family(model)
+    family = type(getattr(model, 'backbone', model)).__name__
     normalizer = PixelNormalizer(model.data_preprocessor)
     pixels = torch.from_numpy(np.ascontiguousarray(img)).permute(
         2, 0, 1)[None].float()
@@ -186,9 +189,7 @@ def main(argv=None):
     prefix = f'{stem}_{family.lower()}'
 
     with AttentionCapture(model, args.query) as cap, torch.no_grad():
-        logits = model(normalizer(pixels), mode='tensor')
-    if isinstance(logits, (tuple, list)):
-        logits = logits[-1]
+        logits = TensorForward(model, output='last')(normalizer(pixels))
     pred = int(logits.argmax(1)[0])
     paths = write_attention_pngs(cap.records, img_rgb, args.out_dir, prefix,
                                  args.max_panels)

@@ -32,11 +32,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from mmhybrid.utils import switch_to_deploy  # noqa: E402
+from mmhybrid.apis import TensorForward, build_model, config_task, load_config
+from mmhybrid.utils import switch_to_deploy
 
 
 class ExportError(RuntimeError):
@@ -95,71 +92,36 @@ def parse_args(argv=None):
 
 
 # --------------------------------------------------------------- building --
-class _Logits(nn.Module):
-    """``model(x, mode='tensor')`` as a plain forward."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        out = self.model(x, mode='tensor')
-        return (out, ) if isinstance(out, torch.Tensor) else tuple(out)
-
-
-class _TupleOut(nn.Module):
-    """A backbone whose tuple output becomes a flat tuple of tensors."""
-
-    def __init__(self, backbone):
-        super().__init__()
-        self.backbone = backbone
-
-    def forward(self, x):
-        out = self.backbone(x)
-        if isinstance(out, torch.Tensor):
-            return (out, )
-        return tuple(out)
-
-
 def _check_file(path, what='checkpoint'):
     if not osp.isfile(path):
         raise FileNotFoundError(f'{what} not found: {path!r}')
 
 
 def build_backbone(name, arch=None, out_indices=None, checkpoint=None):
-    """A bare mmhybrid backbone; a checkpoint (any layout the backbone's
-    ``init_cfg`` Pretrained loader reads, ``backbone.*`` keys included) is
-    loaded by that checked loader: nothing is loaded partially."""
+    """A bare mmhybrid backbone whose outputs are a flat tuple; a checkpoint
+    (any layout the backbone's ``init_cfg`` Pretrained loader reads,
+    ``backbone.*`` keys included) is loaded by that checked loader: nothing
+    is loaded partially."""
     from mmhybrid.models import backbones
-    from mmhybrid.utils import build_backbone as build
     if name not in backbones.__all__:
         raise ExportError(f'Unknown backbone {name!r}; mmhybrid backbones '
                           f'are {sorted(backbones.__all__)}')
-    kwargs = {}
-    if out_indices is not None:
-        kwargs['out_indices'] = tuple(out_indices)
     if checkpoint is not None:
         _check_file(checkpoint)
-        prefix = 'backbone.' if _has_prefix(checkpoint, 'backbone.') else None
-        kwargs['init_cfg'] = dict(type='Pretrained', checkpoint=checkpoint,
-                                  prefix=prefix)
-    model = build(name, arch, **kwargs)
-    if checkpoint is not None:
-        model.init_weights()
-    return _TupleOut(model)
-
-
-def _has_prefix(checkpoint, prefix):
-    from mmhybrid.models.utils import read_state_dict
-    return any(k.startswith(prefix) for k in read_state_dict(checkpoint))
+    options = {}
+    if out_indices is not None:
+        options['out_indices'] = tuple(out_indices)
+    model = build_model(backbone=name, arch=arch, checkpoint=checkpoint,
+                        cfg_options=options)
+    return TensorForward(model, output='tuple')
 
 
 def build_classifier(config, checkpoint=None):
+    """The logits of a classifier config (``model(x, mode='tensor')``) as a
+    1-tuple."""
     _check_file(config, 'config')
     if checkpoint is not None:
         _check_file(checkpoint)
-    from mmhybrid.apis import config_task, load_config
-    from mmhybrid.utils import build_from_config
     cfg = load_config(config)
     task = config_task(cfg)
     if task != 'classification':
@@ -168,11 +130,8 @@ def build_classifier(config, checkpoint=None):
             'exported whole. Export its backbone with --backbone TYPE '
             '--arch ARCH --checkpoint CKPT (backbone.* keys are used).')
     cfg.model.pop('train_cfg', None)  # Mixup/CutMix play no part at test
-    model, _, _ = build_from_config(cfg)
-    if checkpoint is not None:
-        from mmhybrid.models.utils import load_model_checkpoint
-        load_model_checkpoint(model, checkpoint)
-    return _Logits(model)
+    return TensorForward(build_model(cfg, checkpoint=checkpoint),
+                         output='tuple')
 
 
 def randomize_norms(model, seed=0):

@@ -10,13 +10,9 @@ Example::
     python tools/misc/make_toy_data.py --out data/toy
 """
 import argparse
-import os.path as osp
-import sys
 import time
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-
-from mmhybrid.datasets.toy import make_toy_data  # noqa: E402
+from mmhybrid.testing import make_toy_data
 
 KINDS = ('coco', 'ade', 'imagenet', 'hamvit')
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmhybrid.datasets.toy import (TOY_CLASSES, TOY_SEG_CLASSES,
+from mmhybrid.testing.toy import (TOY_CLASSES, TOY_SEG_CLASSES,
                                    TOY_SEG_PALETTE, make_toy_ade,
                                    make_toy_coco, make_toy_data,
                                    make_toy_imagenet)

@@ -29,7 +29,8 @@ from PIL import Image, ImageDraw
 
 __all__ = [
     'TOY_CLASSES', 'TOY_PALETTE', 'TOY_SEG_CLASSES', 'TOY_SEG_PALETTE',
-    'make_toy_coco', 'make_toy_ade', 'make_toy_imagenet', 'make_toy_data'
+    'make_toy_coco', 'make_toy_ade', 'make_toy_imagenet', 'make_toy_data',
+    'make_toy_folder'
 ]
 
 #: Foreground classes (COCO category ids 1..3, label PNG values 1..3), in
