@@ -9,6 +9,8 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
+from mmhybrid.models.deploy import switch_to_deploy  # noqa: F401 (re-export)
+
 
 def _framework_models(scope):
     """Register the framework's modules and return its MODELS registry."""
@@ -71,19 +73,6 @@ def build_backbone(name, arch=None, **kwargs):
     if arch is not None:
         cfg['arch'] = arch
     return MODELS.build(cfg).eval()
-
-
-def switch_to_deploy(model):
-    """Call ``switch_to_deploy()`` on the outermost (sub)modules that have it
-    (backbones, heads: BN folding, fused convs). Returns their class names;
-    empty if the model has no deploy form."""
-    if callable(getattr(model, 'switch_to_deploy', None)):
-        model.switch_to_deploy()
-        return [type(model).__name__]
-    done = []
-    for child in model.children():
-        done += switch_to_deploy(child)
-    return done
 
 
 def test_resolution(cfg):

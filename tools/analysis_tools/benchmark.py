@@ -21,6 +21,13 @@ the same model (SHViT s1..s4; fused with its own ``fuse()`` in deploy mode)
 is timed in the same process, alternating with ours every iteration (in
 ABBA order, so that load changes on a shared machine hit both alike), and the
 ratio ours/timm of the throughputs is printed.
+
+Every window also alternates a plain GEMM (``torch.mm`` of a 4096x512 by a
+512x512 matrix, the size of SHViT's 1x1 convs at batch 16: 4096 stride-16
+tokens, 224-448 channels) in the same dtype, threads and process, and each
+row reports the model's achieved rate (its mmengine FLOP count, one
+multiply-add = one FLOP, times images/s) and the fraction of that GEMM rate
+(counted the same way: M*K*N per product) it reaches.
 """
 import argparse
 import copy
@@ -41,8 +48,8 @@ if ROOT not in sys.path:
 import torch  # noqa: E402
 
 from mmhybrid.utils import (build_backbone, build_from_config,  # noqa: E402
-                            switch_to_deploy, test_resolution,
-                            timm_counterpart)
+                            count_complexity, switch_to_deploy,
+                            test_resolution, timm_counterpart)
 from mmhybrid.utils.model_builder import TensorForward  # noqa: E402
 
 
@@ -162,6 +169,19 @@ def _prepare(module, args, device, mode):
     return module
 
 
+GEMM_MKN = (4096, 512, 512)
+
+
+def _gemm(device, dtype):
+    """A :class:`Timed` plain GEMM (``GEMM_MKN``) and its FLOPs per call
+    (multiply-adds, as mmengine counts a model's)."""
+    m, k, n = GEMM_MKN
+    a = torch.randn(m, k, device=device)
+    b = torch.randn(k, n, device=device)
+    return Timed('gemm', 'gemm', 'gemm', lambda x: torch.mm(x, b), a,
+                 device, dtype), m * k * n
+
+
 def _reset_peak_memory(device):
     """Start a new peak-memory window; returns how the peak is measured."""
     if device.type == 'cuda':
@@ -258,6 +278,8 @@ def benchmark(args):
     if not args.no_progress:
         from mmengine.utils import ProgressBar
         bar = ProgressBar(len(jobs), file=sys.stderr)
+    flops = {name: count_complexity(model, (3, *hw), task)[1]
+             for name, model, task, hw, _ in targets}
     results = []
     for (name, model, task, hw, top1), dtype, mode in jobs:
         x = torch.randn(args.batch_size, 3, *hw, device=device)
@@ -285,6 +307,8 @@ def benchmark(args):
                 under_test.append(
                     Timed(name, f'timm:{timm_name}', mode, tfn, tx, device,
                           dtype))
+        gemm, gemm_flops = _gemm(device, dtype)
+        under_test.append(gemm)
         mem_kind = _reset_peak_memory(device)
         run_window(under_test, args.warmup_secs, record=False)
         run_window(under_test, args.secs, record=True)
@@ -296,7 +320,12 @@ def benchmark(args):
                    published_top1=top1, peak_memory_mb=round(peak, 1),
                    peak_memory_kind=mem_kind)
         row.update(_summary(under_test[0], args.batch_size))
-        if len(under_test) > 1:
+        gemm_rate = gemm_flops * len(gemm.times) / sum(gemm.times)
+        row['flops'] = flops[name]
+        row['gflops_per_s'] = flops[name] * row['throughput'] / 1e9
+        row['gemm'] = dict(mkn=list(GEMM_MKN), gflops_per_s=gemm_rate / 1e9)
+        row['gemm_fraction'] = row['gflops_per_s'] * 1e9 / gemm_rate
+        if len(under_test) > 2:
             tt = _summary(under_test[1], args.batch_size)
             row['timm'] = dict(
                 model=timm_name, channels_last=(
@@ -312,8 +341,8 @@ def benchmark(args):
 
 def table(results):
     head = ('| model | mode | dtype | batch | input | img/s | latency ms '
-            '| peak MB |')
-    sep = '|---|---|---|---|---|---|---|---|'
+            '| peak MB | GFLOP/s | GEMM GFLOP/s | of GEMM |')
+    sep = '|---|---|---|---|---|---|---|---|---|---|---|'
     has_timm = any('timm' in r for r in results)
     if has_timm:
         head += ' timm img/s | ours/timm |'
@@ -327,6 +356,12 @@ def table(results):
                 f"{r['batch_size']} | {r['shape'][0]}x{r['shape'][1]} | "
                 f"{r['throughput']:.1f} | {r['latency_ms']:.2f} | "
                 f"{r['peak_memory_mb']:.0f} |")
+        if 'gemm' in r:  # absent from JSON of older runs (--replot)
+            line += (f" {r['gflops_per_s']:.1f} | "
+                     f"{r['gemm']['gflops_per_s']:.1f} | "
+                     f"{r['gemm_fraction']:.2f} |")
+        else:
+            line += ' - | - | - |'
         if has_timm:
             if 'timm' in r:
                 line += (f" {r['timm']['throughput']:.1f} | "

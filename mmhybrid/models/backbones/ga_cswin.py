@@ -340,7 +340,7 @@ class GACSWin(HybridBackbone):
     def _forward_stages(self, x, taps=()):
         """Return the raw stage outputs (tokens, hw) and the stage-3 tokens
         after the blocks counted in ``taps``."""
-        x = self.stage1_conv_embed(self._deploy_input(x))  # B, H, W, C
+        x = self.stage1_conv_embed(x)  # B, H, W, C
         hw_shape = tuple(x.shape[1:3])
         x = x.flatten(1, 2)
         stage_outs, tapped = [], []
