@@ -22,16 +22,20 @@ is timed in the same process, alternating with ours every iteration (in
 ABBA order, so that load changes on a shared machine hit both alike), and the
 ratio ours/timm of the throughputs is printed.
 
-Every window also alternates a plain GEMM (``torch.mm`` of a 4096x512 by a
-512x512 matrix, the size of SHViT's 1x1 convs at batch 16: 4096 stride-16
-tokens, 224-448 channels) in the same dtype, threads and process, and each
-row reports the model's achieved rate (its mmengine FLOP count, one
-multiply-add = one FLOP, times images/s) and the fraction of that GEMM rate
-(counted the same way: M*K*N per product) it reaches.
+Every window also alternates two plain GEMMs of 4096x512 by 512x512 (the
+size of SHViT's 1x1 convs at batch 16: 4096 stride-16 tokens, 224-448
+channels) in the same dtype, threads and process: ``torch.mm`` (the BLAS
+PyTorch was built with, MKL) and the same product as a channels-last 1x1
+:class:`~mmhybrid.models.deploy.FusedConv2d` (oneDNN on CPU, the library the
+deploy form runs on; on x86 CPUs that are not Intel's it can be the faster
+of the two). Each row reports the model's achieved rate (its mmengine FLOP
+count, one multiply-add = one FLOP, times images/s) and the fraction of each
+GEMM rate (counted the same way: M*K*N per product) it reaches.
 """
 import argparse
 import copy
 import json
+import math
 import os
 import os.path as osp
 import platform
@@ -50,6 +54,7 @@ import torch  # noqa: E402
 from mmhybrid.utils import (build_backbone, build_from_config,  # noqa: E402
                             count_complexity, switch_to_deploy,
                             test_resolution, timm_counterpart)
+from mmhybrid.models.deploy import FusedConv2d  # noqa: E402
 from mmhybrid.utils.model_builder import TensorForward  # noqa: E402
 
 
@@ -172,14 +177,20 @@ def _prepare(module, args, device, mode):
 GEMM_MKN = (4096, 512, 512)
 
 
-def _gemm(device, dtype):
-    """A :class:`Timed` plain GEMM (``GEMM_MKN``) and its FLOPs per call
-    (multiply-adds, as mmengine counts a model's)."""
+def _gemms(device, dtype):
+    """``{kind: Timed}``: the GEMM ``GEMM_MKN`` as ``torch.mm`` and as a
+    channels-last 1x1 :class:`FusedConv2d` (M = batch 16 x 16 x 16)."""
     m, k, n = GEMM_MKN
     a = torch.randn(m, k, device=device)
     b = torch.randn(k, n, device=device)
-    return Timed('gemm', 'gemm', 'gemm', lambda x: torch.mm(x, b), a,
-                 device, dtype), m * k * n
+    conv = FusedConv2d(k, n, 1, bias=False).to(
+        device, memory_format=torch.channels_last).eval()
+    x = torch.randn(m // 256, k, 16, 16, device=device).contiguous(
+        memory_format=torch.channels_last)
+    return dict(
+        mm=Timed('gemm', 'mm', 'gemm', lambda a: torch.mm(a, b), a, device,
+                 dtype),
+        conv1x1=Timed('gemm', 'conv1x1', 'gemm', conv, x, device, dtype))
 
 
 def _reset_peak_memory(device):
@@ -307,8 +318,8 @@ def benchmark(args):
                 under_test.append(
                     Timed(name, f'timm:{timm_name}', mode, tfn, tx, device,
                           dtype))
-        gemm, gemm_flops = _gemm(device, dtype)
-        under_test.append(gemm)
+        gemms = _gemms(device, dtype)
+        under_test += gemms.values()
         mem_kind = _reset_peak_memory(device)
         run_window(under_test, args.warmup_secs, record=False)
         run_window(under_test, args.secs, record=True)
@@ -320,12 +331,15 @@ def benchmark(args):
                    published_top1=top1, peak_memory_mb=round(peak, 1),
                    peak_memory_kind=mem_kind)
         row.update(_summary(under_test[0], args.batch_size))
-        gemm_rate = gemm_flops * len(gemm.times) / sum(gemm.times)
         row['flops'] = flops[name]
         row['gflops_per_s'] = flops[name] * row['throughput'] / 1e9
-        row['gemm'] = dict(mkn=list(GEMM_MKN), gflops_per_s=gemm_rate / 1e9)
-        row['gemm_fraction'] = row['gflops_per_s'] * 1e9 / gemm_rate
-        if len(under_test) > 2:
+        row['gemm'] = dict(mkn=list(GEMM_MKN))
+        row['gemm_fraction'] = {}
+        for kind, t in gemms.items():
+            rate = math.prod(GEMM_MKN) * len(t.times) / sum(t.times) / 1e9
+            row['gemm'][f'{kind}_gflops_per_s'] = rate
+            row['gemm_fraction'][kind] = row['gflops_per_s'] / rate
+        if len(under_test) > 1 + len(gemms):
             tt = _summary(under_test[1], args.batch_size)
             row['timm'] = dict(
                 model=timm_name, channels_last=(
@@ -341,7 +355,8 @@ def benchmark(args):
 
 def table(results):
     head = ('| model | mode | dtype | batch | input | img/s | latency ms '
-            '| peak MB | GFLOP/s | GEMM GFLOP/s | of GEMM |')
+            '| peak MB | GFLOP/s | GEMM GFLOP/s (mm / 1x1 conv) '
+            '| of GEMM (mm / 1x1 conv) |')
     sep = '|---|---|---|---|---|---|---|---|---|---|---|'
     has_timm = any('timm' in r for r in results)
     if has_timm:
@@ -357,9 +372,11 @@ def table(results):
                 f"{r['throughput']:.1f} | {r['latency_ms']:.2f} | "
                 f"{r['peak_memory_mb']:.0f} |")
         if 'gemm' in r:  # absent from JSON of older runs (--replot)
+            g, f = r['gemm'], r['gemm_fraction']
             line += (f" {r['gflops_per_s']:.1f} | "
-                     f"{r['gemm']['gflops_per_s']:.1f} | "
-                     f"{r['gemm_fraction']:.2f} |")
+                     f"{g['mm_gflops_per_s']:.1f} / "
+                     f"{g['conv1x1_gflops_per_s']:.1f} | "
+                     f"{f['mm']:.2f} / {f['conv1x1']:.2f} |")
         else:
             line += ' - | - | - |'
         if has_timm:
