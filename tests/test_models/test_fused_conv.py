@@ -1,5 +1,9 @@
-"""FusedConv2d (deploy-time conv + ReLU / residual in one oneDNN kernel) and
-SHViT's deploy form built from it."""
+"""The deploy passes (mmhybrid.models.deploy): FusedConv2d (conv + ReLU /
+residual in one oneDNN kernel), the module passes, and every family's deploy
+form built from them."""
+import copy
+import pickle
+
 import pytest
 import torch
 import torch.nn as nn
@@ -8,10 +12,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmhybrid.apis import build_model
 from mmhybrid.models import SHViT
-from mmhybrid.models.layers import (FusedConv2d, conv_add, fold_bn,
-                                    fold_conv_bn_pairs, fuse_conv_act)
-from mmhybrid.models.layers.conv_bn import _onednn_usable
-from mmhybrid.utils import switch_to_deploy
+from mmhybrid.apis import build_model
+from mmhybrid.models.deploy import (ConvResidual, FusedConv2d, _onednn_usable,
+                                    deploy_module, fuse_conv_act,
+                                    fuse_residuals, switch_to_deploy)
+from mmhybrid.models.layers import Conv2dBN
+from mmhybrid.utils import switch_to_deploy as utils_switch_to_deploy
 
 
 class OpCounter(TorchDispatchMode):
@@ -89,12 +95,70 @@ def test_bf16_autocast_close_to_conv_autocast():
     torch.testing.assert_close(y.float(), ref.float(), rtol=2e-2, atol=5e-2)
 
 
-def test_conv_add_on_any_module():
-    conv = _conv()
-    x = torch.randn(1, 8, 6, 6)
+def _random_bn(bn):
+    nn.init.uniform_(bn.weight, 0.5, 1.5)
+    nn.init.uniform_(bn.bias, -0.3, 0.3)
+    bn.running_mean.uniform_(-0.3, 0.3)
+    bn.running_var.uniform_(0.5, 1.5)
+    return bn.eval()
+
+
+class _Skip(nn.Module):
+    """``x + body(x)`` declaring its body (the residual protocol)."""
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return x + self.body(x)
+
+    def residual_body(self):
+        return self.body
+
+
+class _Body(nn.Module):
+    """A non-Sequential body naming its last conv (the residual protocol)."""
+    last_conv = 'proj'
+
+    def __init__(self):
+        super().__init__()
+        self.pw = nn.Conv2d(8, 16, 1)
+        self.proj = Conv2dBN(16, 8)
+
+    def forward(self, x):
+        return self.proj(self.forward_body(x))
+
+    def forward_body(self, x):
+        return self.pw(x).tanh()
+
+
+def test_residuals_are_added_inside_the_last_conv():
+    torch.manual_seed(0)
+    seq = nn.Sequential(
+        _Skip(nn.Sequential(Conv2dBN(8, 16), nn.SiLU(), Conv2dBN(16, 8))),
+        _Skip(_Body()),
+        _Skip(nn.Sequential(nn.Conv2d(8, 8, 1), nn.ReLU())))  # ends in act
+    for m in seq.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            _random_bn(m)
+    x = torch.randn(2, 8, 7, 9)
     with torch.no_grad():
-        torch.testing.assert_close(conv_add(conv, x, conv(x)), 2 * conv(x))
-        torch.testing.assert_close(conv_add(conv, x), conv(x))
+        ref = seq(x)
+        deploy_module(seq)
+        assert [type(m) for m in seq] == [ConvResidual, ConvResidual, _Skip]
+        # the body keeps its child name, so do the state-dict keys
+        assert 'body.proj.weight' in seq[1].state_dict()
+        with OpCounter() as ops:
+            out = seq(x)
+    assert ops.count('add') == 1  # the last skip: its body ends in a ReLU
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    assert fuse_residuals(seq) == 0  # nothing left to replace
+
+
+def test_conv_residual_refuses_a_body_without_a_last_conv():
+    with pytest.raises(ValueError, match='does not end in a FusedConv2d'):
+        ConvResidual(nn.Sequential(nn.Conv2d(4, 4, 1), nn.ReLU()))
 
 
 def test_unknown_activation_is_refused():
@@ -102,20 +166,19 @@ def test_unknown_activation_is_refused():
         FusedConv2d.from_conv(_conv(), 'gelu')
 
 
-def test_fold_bn_with_conv_bias_and_pairs():
-    bn = nn.BatchNorm2d(16).eval()
-    nn.init.uniform_(bn.weight, 0.5, 1.5)
-    nn.init.uniform_(bn.bias, -0.3, 0.3)
-    bn.running_mean.uniform_(-0.3, 0.3)
-    bn.running_var.uniform_(0.5, 1.5)
-    seq = nn.Sequential(_conv(), bn, nn.SiLU())
+def test_conv_bn_pairs_fold_and_conv2dbn_fuse_is_pure():
+    seq = nn.Sequential(_conv(), _random_bn(nn.BatchNorm2d(16)), nn.SiLU())
+    brick = Conv2dBN(8, 16, 3, 1, 1)
+    _random_bn(brick.bn)
     x = torch.randn(2, 8, 9, 9)
     with torch.no_grad():
-        ref = seq(x)
-        torch.testing.assert_close(fold_bn(seq[0], bn)(x), bn(seq[0](x)))
-        assert fold_conv_bn_pairs(seq) == 1
+        ref, ref_brick = seq(x), brick(x)
+        fused = brick.fuse()
+        assert type(fused) is nn.Conv2d
+        torch.testing.assert_close(fused(x), ref_brick, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(brick(x), ref_brick)  # brick unchanged
+        deploy_module(seq)  # mmcv's conv+BN folding, then conv+act
         assert isinstance(seq[1], nn.Identity)
-        assert fuse_conv_act(seq) == 1  # over the Identity left by the BN
         assert seq[0].act == 'silu' and isinstance(seq[2], nn.Identity)
         torch.testing.assert_close(seq(x), ref, rtol=1e-5, atol=1e-5)
 
@@ -157,6 +220,30 @@ def test_shvit_deploy_runs_every_relu_and_residual_in_the_convs():
     assert after.count('_convolution_pointwise') > 0
     # the deploy state dict keeps plain Conv2d keys
     assert all(k.endswith(('weight', 'bias')) for k in model.state_dict())
+
+
+def test_deploy_form_stays_an_shvit_that_copies_pickles_and_reloads():
+    model = SHViT(arch='s1', out_indices=(1, 2)).eval()
+    model.switch_to_deploy()
+    assert type(model) is SHViT and model.deploy
+    x = torch.randn(1, 3, 64, 80)
+    with torch.no_grad():
+        ref = model(x)
+        copies = [copy.deepcopy(model), pickle.loads(pickle.dumps(model))]
+        fresh = SHViT(arch='s1', out_indices=(1, 2)).eval()
+        fresh.switch_to_deploy()
+        fresh.load_state_dict(model.state_dict())  # strict: same keys
+        for other in copies + [fresh]:
+            for o, r in zip(other(x), ref):
+                assert o.is_contiguous()
+                torch.testing.assert_close(o, r)
+        model.switch_to_deploy()  # a second switch changes nothing
+        for o, r in zip(model(x), ref):
+            torch.testing.assert_close(o, r)
+
+
+def test_utils_reexports_the_whole_model_walk():
+    assert utils_switch_to_deploy is switch_to_deploy
 
 
 @pytest.mark.parametrize('config', ['imagenet_shvit_s1',

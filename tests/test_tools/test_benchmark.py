@@ -32,6 +32,18 @@ def test_backbone_fused_and_unfused_json(tmp_path):
         assert r['iters'] >= 1
         assert 'peak_memory_mb' in r and r['peak_memory_mb'] > 0
         assert r['channels_last'] is True
+        # the model's rate against GEMMs timed in the same windows
+        assert r['flops'] > 0
+        assert r['gflops_per_s'] == pytest.approx(
+            r['flops'] * r['throughput'] / 1e9)
+        for kind in ('mm', 'conv1x1'):
+            rate = r['gemm'][f'{kind}_gflops_per_s']
+            assert rate > 0
+            assert r['gemm_fraction'][kind] == pytest.approx(
+                r['gflops_per_s'] / rate)
+        f = r['gemm_fraction']
+        assert f"{f['mm']:.2f} / {f['conv1x1']:.2f} |" in stdout
+    assert 'of GEMM (mm / 1x1 conv)' in stdout
 
 
 def test_compare_timm_prints_ratio(tmp_path):

@@ -21,10 +21,21 @@ the same model (SHViT s1..s4; fused with its own ``fuse()`` in deploy mode)
 is timed in the same process, alternating with ours every iteration (in
 ABBA order, so that load changes on a shared machine hit both alike), and the
 ratio ours/timm of the throughputs is printed.
+
+Every window also alternates two plain GEMMs of 4096x512 by 512x512 (the
+size of SHViT's 1x1 convs at batch 16: 4096 stride-16 tokens, 224-448
+channels) in the same dtype, threads and process: ``torch.mm`` (the BLAS
+PyTorch was built with, MKL) and the same product as a channels-last 1x1
+:class:`~mmhybrid.models.deploy.FusedConv2d` (oneDNN on CPU, the library the
+deploy form runs on; on x86 CPUs that are not Intel's it can be the faster
+of the two). Each row reports the model's achieved rate (its mmengine FLOP
+count, one multiply-add = one FLOP, times images/s) and the fraction of each
+GEMM rate (counted the same way: M*K*N per product) it reaches.
 """
 import argparse
 import copy
 import json
+import math
 import os
 import os.path as osp
 import platform
@@ -37,7 +48,8 @@ from contextlib import nullcontext
 import torch
 
 from mmhybrid.apis import (TensorForward, build_model, config_task,
-                           load_config, test_resolution)
+                           count_complexity, load_config, test_resolution)
+from mmhybrid.models.deploy import FusedConv2d
 from mmhybrid.utils import switch_to_deploy
 
 
@@ -157,6 +169,25 @@ def _prepare(module, args, device, mode):
     return module
 
 
+GEMM_MKN = (4096, 512, 512)
+
+
+def _gemms(device, dtype):
+    """``{kind: Timed}``: the GEMM ``GEMM_MKN`` as ``torch.mm`` and as a
+    channels-last 1x1 :class:`FusedConv2d` (M = batch 16 x 16 x 16)."""
+    m, k, n = GEMM_MKN
+    a = torch.randn(m, k, device=device)
+    b = torch.randn(k, n, device=device)
+    conv = FusedConv2d(k, n, 1, bias=False).to(
+        device, memory_format=torch.channels_last).eval()
+    x = torch.randn(m // 256, k, 16, 16, device=device).contiguous(
+        memory_format=torch.channels_last)
+    return dict(
+        mm=Timed('gemm', 'mm', 'gemm', lambda a: torch.mm(a, b), a, device,
+                 dtype),
+        conv1x1=Timed('gemm', 'conv1x1', 'gemm', conv, x, device, dtype))
+
+
 def _reset_peak_memory(device):
     """Start a new peak-memory window; returns how the peak is measured."""
     if device.type == 'cuda':
@@ -258,6 +289,8 @@ def benchmark(args):
     if not args.no_progress:
         from mmengine.utils import ProgressBar
         bar = ProgressBar(len(jobs), file=sys.stderr)
+    flops = {name: count_complexity(model, (3, *hw))[1]
+             for name, model, task, hw, _ in targets}
     results = []
     for (name, model, task, hw, top1), dtype, mode in jobs:
         x = torch.randn(args.batch_size, 3, *hw, device=device)
@@ -285,9 +318,13 @@ def benchmark(args):
                 under_test.append(
                     Timed(name, f'timm:{timm_name}', mode, tfn, tx, device,
                           dtype))
+        gemms = _gemms(device, dtype)
+        # ours first, timm last, the GEMMs between: in ABBA order each model
+        # then runs twice in a row as often as the other
+        order = under_test[:1] + list(gemms.values()) + under_test[1:]
         mem_kind = _reset_peak_memory(device)
-        run_window(under_test, args.warmup_secs, record=False)
-        run_window(under_test, args.secs, record=True)
+        run_window(order, args.warmup_secs, record=False)
+        run_window(order, args.secs, record=True)
         peak = _peak_memory_mb(device, mem_kind)
         row = dict(model=name, mode=mode, dtype=dtype,
                    batch_size=args.batch_size, shape=list(hw),
@@ -296,6 +333,14 @@ def benchmark(args):
                    published_top1=top1, peak_memory_mb=round(peak, 1),
                    peak_memory_kind=mem_kind)
         row.update(_summary(under_test[0], args.batch_size))
+        row['flops'] = flops[name]
+        row['gflops_per_s'] = flops[name] * row['throughput'] / 1e9
+        row['gemm'] = dict(mkn=list(GEMM_MKN))
+        row['gemm_fraction'] = {}
+        for gemm_kind, t in gemms.items():
+            rate = math.prod(GEMM_MKN) * len(t.times) / sum(t.times) / 1e9
+            row["gemm"][f"{gemm_kind}_gflops_per_s"] = rate
+            row["gemm_fraction"][gemm_kind] = row['gflops_per_s'] / rate
         if len(under_test) > 1:
             tt = _summary(under_test[1], args.batch_size)
             row['timm'] = dict(
@@ -312,8 +357,9 @@ def benchmark(args):
 
 def table(results):
     head = ('| model | mode | dtype | batch | input | img/s | latency ms '
-            '| peak MB |')
-    sep = '|---|---|---|---|---|---|---|---|'
+            '| peak MB | GFLOP/s | GEMM GFLOP/s (mm / 1x1 conv) '
+            '| of GEMM (mm / 1x1 conv) |')
+    sep = '|---|---|---|---|---|---|---|---|---|---|---|'
     has_timm = any('timm' in r for r in results)
     if has_timm:
         head += ' timm img/s | ours/timm |'
@@ -327,6 +373,14 @@ def table(results):
                 f"{r['batch_size']} | {r['shape'][0]}x{r['shape'][1]} | "
                 f"{r['throughput']:.1f} | {r['latency_ms']:.2f} | "
                 f"{r['peak_memory_mb']:.0f} |")
+        if 'gemm' in r:  # absent from JSON of older runs (--replot)
+            g, f = r['gemm'], r['gemm_fraction']
+            line += (f" {r['gflops_per_s']:.1f} | "
+                     f"{g['mm_gflops_per_s']:.1f} / "
+                     f"{g['conv1x1_gflops_per_s']:.1f} | "
+                     f"{f['mm']:.2f} / {f['conv1x1']:.2f} |")
+        else:
+            line += ' - | - | - |'
         if has_timm:
             if 'timm' in r:
                 line += (f" {r['timm']['throughput']:.1f} | "

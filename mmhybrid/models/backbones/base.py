@@ -10,7 +10,7 @@ import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..layers import deploy_convs
+from ..deploy import deploy_backbone
 from ..utils import load_pretrained
 
 
@@ -152,31 +152,20 @@ class HybridBackbone(BaseModule):
         return self
 
     def switch_to_deploy(self):
-        """Turn the model into its inference form, in place; in eval mode
-        the outputs are unchanged (up to float rounding).
+        """Turn the model into its inference form, in place, by the module
+        passes of :mod:`mmhybrid.models.deploy`; in eval mode the outputs are
+        unchanged (up to float rounding).
 
         Every BatchNorm is folded into its convolution (modules with a
         ``fuse()`` method fold themselves, e.g. SHViT's depthwise residuals
         into one conv), a ReLU/SiLU or residual add that follows a
         convolution runs inside it
-        (:class:`~mmhybrid.models.layers.FusedConv2d`: one oneDNN kernel with
+        (:class:`~mmhybrid.models.deploy.FusedConv2d`: one oneDNN kernel with
         packed weights on CPU), weights and activations are channels-last.
         Outputs stay contiguous NCHW (mmcv's ops, e.g. RoIAlign, assume it).
         Not for training: the BN statistics are gone.
         """
-        if self.deploy:
-            return
-        deploy_convs(self)
-        self.deploy = True
-
-    def _deploy_input(self, x):
-        """The input in the layout the deploy form runs fastest in."""
-        if self.deploy and x.dim() == 4:
-            return x.contiguous(memory_format=torch.channels_last)
-        return x
-
-    def _deploy_output(self, x):
-        return x.contiguous() if self.deploy else x
+        deploy_backbone(self)
 
     def _checkpointed(self, module, x, *args):
         """``module(x, *args)``, gradient-checkpointed when ``with_cp``."""

@@ -369,7 +369,7 @@ class CSWin(HybridBackbone):
                 for j in self.taps['blocks']]
 
     def forward(self, x):
-        x = self.stage1_conv_embed(self._deploy_input(x))  # B, H, W, C
+        x = self.stage1_conv_embed(x)  # B, H, W, C
         hw_shape = tuple(x.shape[1:3])
         x = x.flatten(1, 2)
         tap_stage, tap_blocks = (-1, ()) if self.taps is None else (

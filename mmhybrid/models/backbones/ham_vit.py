@@ -136,10 +136,10 @@ class HAMViT(HybridBackbone):
 
     def forward(self, x):
         outs = []
-        x = self.stem(self._deploy_input(x))
+        x = self.stem(x)
         x = x + self.ham(x)
         if 0 in self.out_indices:
-            outs.append(self._deploy_output(x))
+            outs.append(x)
         x = self.patch_embed(x)
         B, C, H, W = x.shape
         x = x.flatten(2).transpose(1, 2)  # B, H*W, C

@@ -18,7 +18,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import LayerNorm2d
 
 from ...registry import register_model
-from ..layers import CGSA, DCA, DSA, LWMHSA, Conv2dBN, conv_add, make_divisible
+from ..layers import CGSA, DCA, DSA, LWMHSA, Conv2dBN, make_divisible
 from .base import HybridBackbone
 
 
@@ -45,14 +45,14 @@ class InvertedResidual(nn.Module):
                                 and in_channels == out_channels)
 
     def forward(self, x):
-        if not self.use_res_connect:
-            return self.block(x)
-        h = x
-        for name, m in self.block.named_children():
-            if name != 'red_1x1':
-                h = m(h)
-        # deploy: the skip is added inside the projection conv
-        return conv_add(self.block.red_1x1, h, x)
+        if self.use_res_connect:
+            return x + self.block(x)
+        return self.block(x)
+
+    def residual_body(self):
+        """Deploy: the skip is added inside ``red_1x1``'s kernel
+        (:func:`mmhybrid.models.deploy.fuse_residuals`)."""
+        return self.block if self.use_res_connect else None
 
 
 class HarmoVisionBlock(nn.Module):
@@ -223,12 +223,12 @@ class HarmoVision(HybridBackbone):
                 for i, c in enumerate(self.channels)]
 
     def forward(self, x):
-        x = self.stem(self._deploy_input(x))
+        x = self.stem(x)
         outs = []
         for i, layer in enumerate(self.stages()):
             x = self._run_sequential(layer, x)
             if i in self.out_indices:
-                outs.append(self._deploy_output(x))
+                outs.append(x)
         return tuple(outs)
 
     def _frozen_modules(self):

@@ -10,27 +10,27 @@ import torch
 import torch.nn as nn
 
 from ...registry import register_model
-from ..layers import (Conv2dBN, FusedConv2d, conv_add, fuse_conv_bn_modules,
-                      make_divisible)
+from ..deploy import FusedConv2d
+from ..layers import Conv2dBN, make_divisible
 from ..layers.attention_map import AttentionMap
 from ..utils import shvit_convert
 from .base import HybridBackbone
 
 
 class Residual(nn.Module):
-    """``x + m(x)``; a depthwise 3x3 Conv2dBN inside fuses to one conv. A
-    module with ``adds_residual`` takes the residual itself
-    (``m(x, residual=x)``) so that, in deploy mode, its last convolution adds
-    it in the same kernel."""
+    """``x + m(x)``; a depthwise 3x3 Conv2dBN inside fuses to one conv, any
+    other ``m`` ending in a conv gets the add inside that conv's kernel
+    (:func:`mmhybrid.models.deploy.fuse_residuals`)."""
 
     def __init__(self, m):
         super().__init__()
         self.m = m
 
     def forward(self, x):
-        if getattr(self.m, 'adds_residual', False):
-            return self.m(x, residual=x)
         return x + self.m(x)
+
+    def residual_body(self):
+        return self.m
 
     @torch.no_grad()
     def fuse(self):
@@ -40,13 +40,12 @@ class Residual(nn.Module):
             conv = self.m.fuse()
             conv.weight[:, 0, 1, 1] += 1  # identity at the kernel centre
             return conv
-        self.m = fuse_conv_bn_modules(self.m)
         return self
 
 
 class FFN(nn.Module):
     """1x1 conv+BN (C -> hidden), ReLU, 1x1 conv+BN (hidden -> C)."""
-    adds_residual = True
+    last_conv = 'pw2'  # deploy: adds the residual in its kernel
 
     def __init__(self, dim, hidden_dim):
         super().__init__()
@@ -54,15 +53,17 @@ class FFN(nn.Module):
         self.act = nn.ReLU()
         self.pw2 = Conv2dBN(hidden_dim, dim, bn_weight_init=0)
 
-    def forward(self, x, residual=None):
-        return conv_add(self.pw2, self.act(self.pw1(x)), residual)
+    def forward(self, x):
+        return self.pw2(self.forward_body(x))
+
+    def forward_body(self, x):
+        return self.act(self.pw1(x))
 
     @torch.no_grad()
     def fuse(self):
-        """Deploy form: conv+ReLU and conv+residual, one kernel each."""
+        """Deploy form: conv+ReLU in one kernel."""
         self.pw1 = FusedConv2d.from_conv(self.pw1.fuse(), 'relu')
         self.act = nn.Identity()
-        self.pw2 = FusedConv2d.from_conv(self.pw2.fuse())
         return self
 
 
@@ -114,7 +115,7 @@ class SHSA(nn.Module):
     when the map is channels-last (deploy mode); the result goes back to a
     (B, C, H, W) view the same way.
     """
-    adds_residual = True
+    last_conv = 'proj.1'  # deploy: adds the residual in its kernel
 
     def __init__(self, dim, qk_dim, pdim):
         super().__init__()
@@ -135,23 +136,23 @@ class SHSA(nn.Module):
         tokens = qkv.permute(0, 2, 3, 1).reshape(B, -1, C)
         return tokens.split([self.qk_dim, self.qk_dim, self.pdim], dim=2)
 
-    def forward(self, x, residual=None):
+    def forward(self, x):
+        return self.proj[1](self.forward_body(x))
+
+    def forward_body(self, x):
+        """Everything before the output projection's conv."""
         B, _, H, W = x.shape
         x1, x2 = torch.split(x, [self.pdim, self.dim - self.pdim], dim=1)
         q, k, v = self._qkv_tokens(x1)
         attn = ((q @ k.transpose(1, 2)) * self.scale).softmax(dim=-1)
         attn = self.attn_map(attn, kind='tokens', hw=(H, W))  # B, N, N
         x1 = (attn @ v).view(B, H, W, self.pdim).permute(0, 3, 1, 2)
-        x = self.proj[0](torch.cat([x1, x2], dim=1))  # ReLU
-        return conv_add(self.proj[1], x, residual)
+        return self.proj[0](torch.cat([x1, x2], dim=1))  # ReLU
 
     @torch.no_grad()
     def fuse(self):
-        """Deploy form: BNs folded, the residual added inside the output
-        projection, the ReLU before it done in place."""
-        self.qkv = self.qkv.fuse()
+        """Deploy form: the ReLU before the output projection in place."""
         self.proj[0] = nn.ReLU(inplace=True)  # on the fresh concat
-        self.proj[1] = FusedConv2d.from_conv(self.proj[1].fuse())
         return self
 
 
@@ -270,12 +271,12 @@ class SHViT(HybridBackbone):
                 for i, c in enumerate(self.embed_dims)]
 
     def forward(self, x):
-        x = self.patch_embed(self._deploy_input(x))
+        x = self.patch_embed(x)
         outs = []
         for i, stage in enumerate(self.stages()):
             x = self._run_sequential(stage, x)
             if i in self.out_indices:
-                outs.append(self._deploy_output(x))
+                outs.append(x)
         return tuple(outs)
 
     def _frozen_modules(self):

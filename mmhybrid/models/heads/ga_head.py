@@ -27,7 +27,7 @@ from mmpretrain.models.heads import ClsHead
 
 from ...registry import register_model
 from ..backbones.cswin import CSWinBlock
-from ..layers import deploy_convs
+from ..deploy import deploy_module
 
 
 def decorrelation_loss(logits):
@@ -334,7 +334,7 @@ class GAHead(ClsHead):
     def switch_to_deploy(self):
         """Fold the branch projections' BNs into their grouped convs (the
         other layers have none); outputs unchanged in eval mode."""
-        deploy_convs(self)
+        deploy_module(self)
 
     def forward_branches(self, feats):
         """The logits of every branch, each (B, num_classes)."""

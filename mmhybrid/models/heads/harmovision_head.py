@@ -4,7 +4,8 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.heads import ClsHead
 
 from ...registry import register_model
-from ..layers import Conv2dBN, deploy_convs
+from ..deploy import deploy_module
+from ..layers import Conv2dBN
 
 
 @register_model
@@ -51,4 +52,4 @@ class HarmoVisionClsHead(ClsHead):
 
     def switch_to_deploy(self):
         """Fold the BN into the 1x1 conv and run the SiLU inside it."""
-        self.conv_1x1_exp = deploy_convs(self.conv_1x1_exp)
+        deploy_module(self)

@@ -1,10 +1,6 @@
-from .conv_bn import (BNLinear, Conv2dBN, FusedConv2d, conv_add, deploy_convs,
-                      fold_bn, fold_conv_bn_pairs, fuse_conv_act,
-                      fuse_conv_bn_modules, make_divisible, to_fused_convs)
+from .conv_bn import BNLinear, Conv2dBN, make_divisible
 
-__all__ = ['BNLinear', 'Conv2dBN', 'FusedConv2d', 'conv_add', 'deploy_convs',
-           'fold_bn', 'fold_conv_bn_pairs', 'fuse_conv_act',
-           'fuse_conv_bn_modules', 'make_divisible', 'to_fused_convs']
+__all__ = ['BNLinear', 'Conv2dBN', 'make_divisible']
 from .attention_map import AttentionMap
 
 __all__ += ['AttentionMap']

@@ -1,0 +1,312 @@
+"""Deploy as module passes (the timm ``fuse()`` idiom): switching a model to
+its inference form replaces modules; no training forward knows about it.
+
+The passes, in the order :func:`deploy_module` runs them:
+
+1. :func:`fuse_modules` - every module with a ``fuse()`` method is replaced
+   by what it returns (e.g. ``Conv2dBN.fuse()`` -> a ``Conv2d``; SHViT's
+   depthwise residual -> one conv), top-down, as timm's ``fuse``.
+2. mmcv's :func:`~mmcv.cnn.fuse_conv_bn` - every ``BatchNorm`` registered
+   right after a ``Conv2d`` is folded into it (mmcv, like this pass, takes
+   the registration order for the data flow).
+3. :func:`fuse_conv_act` - a ``ReLU``/``SiLU`` that follows a conv in an
+   ``nn.Sequential`` runs inside it (:class:`FusedConv2d`).
+4. :func:`to_fused_convs` - every remaining ``Conv2d`` is a
+   :class:`FusedConv2d` (weights packed once for oneDNN on CPU).
+5. :func:`fuse_residuals` - a residual ``x + body(x)`` whose body ends in a
+   convolution becomes a :class:`ConvResidual`: the last convolution adds
+   ``x`` in its own kernel.
+6. weights channels-last.
+
+:func:`deploy_backbone` also makes the backbone take its input
+channels-last and hand its outputs back as contiguous NCHW (forward hooks:
+mmcv's ops, e.g. RoIAlign, assume contiguous maps), and
+:func:`switch_to_deploy` walks a whole model (backbone, heads).
+
+The residual protocol, for modules the passes cannot see through:
+
+* a module computing ``x + body(x)`` has ``residual_body()`` returning
+  ``body`` (None when it has no skip);
+* a body that is not an ``nn.Sequential`` (whose last child is the last
+  op) names its last convolution in ``last_conv`` (a submodule path) and
+  computes everything before it in ``forward_body(x)``, so that
+  ``body(x) == body.get_submodule(body.last_conv)(body.forward_body(x))``.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import fuse_conv_bn
+
+
+def _onednn_usable(x, weight):
+    """Whether oneDNN's fused convolution may run: CPU float32/bfloat16
+    inference in eager mode. Autograd, tracing (ONNX, jit, FLOP counters) and
+    torch.compile take the plain ops instead, which compute the same."""
+    return (x.device.type == 'cpu' and x.dtype in (torch.float32,
+                                                   torch.bfloat16)
+            and torch.backends.mkldnn.is_available()
+            and not (torch.is_grad_enabled() and
+                     (x.requires_grad or weight.requires_grad))
+            and not torch.jit.is_tracing() and not torch.jit.is_scripting()
+            and not torch.onnx.is_in_onnx_export())
+
+
+# activation -> (oneDNN post-op name, function, module type)
+_ACTS = {'relu': ('relu', F.relu, nn.ReLU), 'silu': ('swish', F.silu, nn.SiLU)}
+
+
+class FusedConv2d(nn.Conv2d):
+    """A deploy-time ``Conv2d`` (BN already folded) that can also add a
+    residual and apply an activation: ``act(conv(x) + residual)``.
+
+    On CPU (float32, or bfloat16 directly or under autocast) the whole thing
+    is one oneDNN convolution with post-ops and weights packed once for it,
+    so the add and the activation cost no extra pass over memory; elsewhere
+    (GPU, autograd, tracing/ONNX export, torch.compile) it is ``F.conv2d``
+    followed by the add and the activation. Parameters and state-dict keys
+    are those of the plain ``Conv2d`` it replaces.
+
+    Args:
+        act (str, optional): ``'relu'``, ``'silu'`` or None.
+    """
+
+    def __init__(self, *args, act=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if act is not None and act not in _ACTS:
+            raise ValueError(f'act must be one of {sorted(_ACTS)} or None, '
+                             f'got {act!r}')
+        self.act = act
+
+    @classmethod
+    @torch.no_grad()
+    def from_conv(cls, conv, act=None):
+        fused = cls(conv.in_channels, conv.out_channels, conv.kernel_size,
+                    conv.stride, conv.padding, conv.dilation, conv.groups,
+                    bias=conv.bias is not None, padding_mode=conv.padding_mode,
+                    act=act, device=conv.weight.device,
+                    dtype=conv.weight.dtype)
+        fused.weight.copy_(conv.weight)
+        if conv.bias is not None:
+            fused.bias.copy_(conv.bias)
+        fused.requires_grad_(conv.weight.requires_grad)
+        return fused
+
+    def extra_repr(self):
+        return super().extra_repr() + (f', act={self.act!r}'
+                                       if self.act else '')
+
+    def forward(self, x, residual=None):
+        if torch.compiler.is_compiling():  # inductor fuses on its own
+            return self._plain(x, residual)
+        if self.padding_mode == 'zeros' and isinstance(self.padding, tuple) \
+                and _onednn_usable(x, self.weight):
+            weight, bias = self.weight, self.bias
+            if torch.is_autocast_enabled('cpu'):
+                dtype = torch.get_autocast_dtype('cpu')
+                x, weight = x.to(dtype), weight.to(dtype)
+                bias = None if bias is None else bias.to(dtype)
+            elif weight.dtype != x.dtype:
+                return self._plain(x, residual)
+            act = _ACTS[self.act][0] if self.act else None
+            args = (self._packed_weight(weight, x), bias, list(self.padding),
+                    list(self.stride), list(self.dilation), self.groups)
+            if residual is None:
+                return torch.ops.mkldnn._convolution_pointwise(
+                    x, *args, act or 'none', [], '')
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, residual.to(x.dtype), *args, 'add', 1.0, act, [], None)
+        return self._plain(x, residual)
+
+    def _packed_weight(self, weight, x):
+        """``weight`` reordered once into oneDNN's blocked layout for this
+        kind of input (cached until the parameter changes)."""
+        key = (x.dtype, x.shape[1:2], self.weight._version,
+               self.weight.data_ptr())
+        cache = self.__dict__.get('_packed')
+        if cache is None or cache[0] != key:
+            packed = torch.ops.mkldnn._reorder_convolution_weight(
+                weight, list(self.padding), list(self.stride),
+                list(self.dilation), self.groups, list(x.shape))
+            cache = self.__dict__['_packed'] = (key, packed)
+        return cache[1]
+
+    def __getstate__(self):  # the oneDNN cache neither pickles nor copies
+        state = super().__getstate__()
+        state = dict(state)
+        state.pop('_packed', None)
+        return state
+
+    def _plain(self, x, residual=None):
+        y = super().forward(x)
+        if residual is not None:
+            y = y + residual
+        return _ACTS[self.act][1](y) if self.act else y
+
+
+def _split_last_conv(body):
+    """``(pre, conv)`` with ``body(x) == conv(pre(x))`` and ``conv`` a
+    :class:`FusedConv2d` without activation, or None."""
+    if isinstance(body, nn.Sequential):
+        children = [m for m in body if not isinstance(m, nn.Identity)]
+        if not children:
+            return None
+        *head, conv = children
+
+        def pre(x):
+            for m in head:
+                x = m(x)
+            return x
+    elif isinstance(getattr(body, 'last_conv', None), str):
+        conv, pre = body.get_submodule(body.last_conv), body.forward_body
+    else:
+        return None
+    if type(conv) is not FusedConv2d or conv.act is not None:
+        return None
+    return pre, conv
+
+
+class ConvResidual(nn.Module):
+    """Deploy form of a residual ``x + body(x)`` whose body ends in a
+    convolution: the body's last :class:`FusedConv2d` adds ``x`` in its own
+    kernel. ``body`` keeps the child name it had (``name``), so the state
+    dict keys do not change."""
+
+    def __init__(self, body, name='m'):
+        super().__init__()
+        self.name = name
+        self.add_module(name, body)
+        if _split_last_conv(body) is None:
+            raise ValueError(f'{type(body).__name__} does not end in a '
+                             'FusedConv2d without activation')
+
+    def forward(self, x):
+        pre, conv = _split_last_conv(self._modules[self.name])
+        return conv(pre(x), x)
+
+
+def fuse_modules(module):
+    """Replace every module with a ``fuse()`` method by what it returns,
+    top-down (the replacement's children are visited in turn). Returns the
+    (possibly replaced) ``module``."""
+    if callable(getattr(module, 'fuse', None)):
+        module = module.fuse()
+    for name, child in module.named_children():
+        fused = fuse_modules(child)
+        if fused is not child:
+            setattr(module, name, fused)
+    return module
+
+
+def _sequential_pairs(module):
+    """``(seq, name_a, name_b)`` for every two neighbouring children of every
+    ``nn.Sequential`` under ``module`` (itself included), skipping
+    ``nn.Identity`` (what an earlier fusion leaves behind)."""
+    for seq in module.modules():
+        if isinstance(seq, nn.Sequential):
+            names = [n for n, m in seq._modules.items()
+                     if not isinstance(m, nn.Identity)]
+            yield from ((seq, a, b) for a, b in zip(names, names[1:]))
+
+
+def fuse_conv_act(module):
+    """Turn every ``Conv2d`` followed by a ``ReLU`` or ``SiLU`` in an
+    ``nn.Sequential`` (BN already folded; ``nn.Identity`` in between is
+    skipped) into a :class:`FusedConv2d` running that activation, the
+    activation module becoming ``nn.Identity``, recursively. Returns the
+    number of pairs fused."""
+    count = 0
+    for seq, a, b in _sequential_pairs(module):
+        conv, act = seq._modules[a], seq._modules[b]
+        kind = [k for k, (_, _, t) in _ACTS.items() if type(act) is t]
+        if type(conv) in (nn.Conv2d, FusedConv2d) and kind and \
+                getattr(conv, 'act', None) is None:
+            seq._modules[a] = FusedConv2d.from_conv(conv, kind[0])
+            seq._modules[b] = nn.Identity()
+            count += 1
+    return count
+
+
+def to_fused_convs(module):
+    """Make every plain ``nn.Conv2d`` under ``module`` a
+    :class:`FusedConv2d` (same weights; on CPU it runs with its weights
+    packed once for oneDNN). Returns the number converted."""
+    count = 0
+    for name, child in module.named_children():
+        if type(child) is nn.Conv2d:
+            setattr(module, name, FusedConv2d.from_conv(child))
+            count += 1
+        else:
+            count += to_fused_convs(child)
+    return count
+
+
+def fuse_residuals(module):
+    """Replace every residual ``x + body(x)`` under ``module`` (a module
+    whose ``residual_body()`` returns ``body``) whose body ends in a
+    :class:`FusedConv2d` by a :class:`ConvResidual`. Returns the number
+    replaced."""
+    count = 0
+    for name, child in module.named_children():
+        count += fuse_residuals(child)
+        body = child.residual_body() if callable(
+            getattr(child, 'residual_body', None)) else None
+        if body is not None and _split_last_conv(body) is not None:
+            body_name = next(n for n, m in child.named_children()
+                             if m is body)
+            setattr(module, name, ConvResidual(body, body_name))
+            count += 1
+    return count
+
+
+@torch.no_grad()
+def deploy_module(module):
+    """The inference form of ``module``'s children, in place (every pass of
+    this file but the backbone hooks). Returns ``module``."""
+    for name, child in module.named_children():
+        setattr(module, name, fuse_modules(child))
+    fuse_conv_bn(module)
+    fuse_conv_act(module)
+    to_fused_convs(module)
+    fuse_residuals(module)
+    return module.to(memory_format=torch.channels_last)
+
+
+def _channels_last_input(module, args):
+    x = args[0]
+    if isinstance(x, torch.Tensor) and x.dim() == 4:
+        return (x.contiguous(memory_format=torch.channels_last), *args[1:])
+
+
+def _contiguous_outputs(module, args, outputs):
+    if isinstance(outputs, (tuple, list)):
+        return type(outputs)(o.contiguous() if isinstance(o, torch.Tensor)
+                             else o for o in outputs)
+    return outputs.contiguous() if isinstance(outputs, torch.Tensor) \
+        else outputs
+
+
+def deploy_backbone(backbone):
+    """:func:`deploy_module` on a backbone, which then takes its input
+    channels-last (the layout the fused convs run fastest in) and returns
+    contiguous NCHW maps (forward hooks, so its type and state-dict keys
+    stay). Sets ``backbone.deploy``. Returns ``backbone``."""
+    if getattr(backbone, 'deploy', False):
+        return backbone
+    deploy_module(backbone)
+    backbone.register_forward_pre_hook(_channels_last_input)
+    backbone.register_forward_hook(_contiguous_outputs)
+    backbone.deploy = True
+    return backbone
+
+
+def switch_to_deploy(model):
+    """Call ``switch_to_deploy()`` on the outermost (sub)modules that have it
+    (backbones, heads). Returns their class names; empty if the model has no
+    deploy form."""
+    if callable(getattr(model, 'switch_to_deploy', None)):
+        model.switch_to_deploy()
+        return [type(model).__name__]
+    done = []
+    for child in model.children():
+        done += switch_to_deploy(child)
+    return done
