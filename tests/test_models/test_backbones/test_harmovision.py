@@ -1,5 +1,5 @@
 """HarmoVision: spec sizes, ablation switches, its rounding of odd input
-sizes (the backbone contract: test_backbone_contract.py)."""
+sizes (the backbone contract: test_contract.py)."""
 import pytest
 import torch
 import torch.nn as nn

@@ -1,7 +1,7 @@
 """The Gramian-attention head: model size, the decorrelation loss of the
 spec, inference = sum of the branches, any input size, float32 Gram, errors.
 Equality with the upstream GA-CSWin-T is in
-tests/test_tools/test_ga_cswin_converter.py (via the converter)."""
+tests/test_tools/test_cswin_converter.py (via the converter)."""
 import math
 import os.path as osp
 
@@ -14,7 +14,7 @@ from mmengine.registry import init_default_scope
 from mmhybrid.models import CSWin, GAHead
 from mmhybrid.models.heads.ga_head import aggregate, decorrelation_loss
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tests import ROOT
 # GA paper: GA-CSWin-T / -S with the 1000-class heads, 42.0M / 54.3M
 PAPER_PARAMS = {'t': 42.0e6, 's': 54.3e6}
 TINY_ARCH = dict(embed_dims=[16, 32, 64, 128], depths=[1, 1, 5, 1],

@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tests import ROOT
 ODD = (333, 517)
 # stem: floor((H - 3) / 4) + 1; each merge conv: ceil(H / 2)
 ODD_FEATURE_SHAPES = [(83, 129), (42, 65), (21, 33), (11, 17)]

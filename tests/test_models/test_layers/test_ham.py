@@ -18,7 +18,7 @@ from mmhybrid.models import HAM, HAMViT
 from mmhybrid.models.layers.ham import (ham_kernel_size,
                                         important_channel_count)
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tests import ROOT
 # HAMViT('base'): backbone alone, and with GAP + the 3-layer FC head
 # (StackedLinearClsHead 192 -> 256 -> 128 -> 10) of configs/hamvit_folder.py
 HAMVIT_BACKBONE_PARAMS = 1_927_949

@@ -1,6 +1,6 @@
 """The CSWin backbone (also GA-CSWin's): equality with the upstream code,
 checkpoint layouts, its rounding of odd input sizes, block taps, errors (the
-backbone contract: test_backbone_contract.py)."""
+backbone contract: test_contract.py)."""
 import logging
 import math
 

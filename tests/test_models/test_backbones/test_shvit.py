@@ -1,6 +1,6 @@
 """SHViT: equality with the upstream code, spec sizes, its rounding of odd
 input sizes, checkpoint errors (the backbone contract:
-test_backbone_contract.py)."""
+test_contract.py)."""
 import logging
 
 import pytest

@@ -1,7 +1,7 @@
 """The example family of ``docs/adding_a_family.md``
 (``tests/example_family/``): its model file and config are all it takes.
 Its config brings it in through ``custom_imports``; the contract suite
-(``test_backbone_contract.py``) runs on it like on every family, and the
+(``test_contract.py``) runs on it like on every family, and the
 visualisation reads its feature facts, attention maps and CAM layer."""
 import os.path as osp
 
@@ -11,7 +11,7 @@ from mmengine.registry import init_default_scope
 
 from mmhybrid.visualization import capture_attention, default_cam_layer
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tests import ROOT
 CONFIG = osp.join(ROOT, 'tests', 'example_family', 'toy_hybrid_cls.py')
 
 
