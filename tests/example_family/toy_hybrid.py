@@ -62,14 +62,9 @@ class ToyHybrid(HybridBackbone):
                  frozen_stages=-1, norm_eval=False, with_cp=False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        arch = self._resolve_arch(arch)
+        arch = self._init_contract(arch, out_indices, frozen_stages,
+                                   norm_eval, with_cp, 'strides 4/8')
         self.channels = ch = arch['channels']
-        self.out_indices = self._check_indices(
-            out_indices, frozen_stages, self.num_stages, self.num_stages,
-            'strides 4/8')
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
         self.stem = nn.Sequential(_conv(in_channels, ch[0], 2),
                                   _conv(ch[0], ch[0], 2))
         self.stage1 = nn.Sequential(

@@ -71,6 +71,25 @@ class HybridBackbone(BaseModule):
                                  f'{arch[key]}')
         return copy.deepcopy(arch)
 
+    def _init_contract(self, arch, out_indices, frozen_stages, norm_eval,
+                       with_cp, what, num_outs=None, num_frozen=None):
+        """Resolve and store ``arch`` (:attr:`arch`, :attr:`arch_name`) and
+        check and store the contract arguments; returns the arch dict.
+
+        ``num_outs`` (default ``num_stages``) is the number of possible out
+        indices, ``num_frozen`` (default ``num_outs``) the largest
+        ``frozen_stages``; ``what`` names the indices in error messages.
+        """
+        self.arch = self._resolve_arch(arch)
+        num_outs = num_outs or self.num_stages
+        self.out_indices = self._check_indices(
+            out_indices, frozen_stages, num_outs,
+            num_outs if num_frozen is None else num_frozen, what)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        return self.arch
+
     @staticmethod
     def _check_indices(out_indices, frozen_stages, num_outs, num_frozen,
                        what):

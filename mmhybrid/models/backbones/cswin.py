@@ -21,11 +21,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from mmdet.models.layers import nchw_to_nlc, nlc_to_nchw
-from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import LayerNorm2d
 
 from ...registry import register_model
 from ..layers.attention_map import AttentionMap
+from ..layers.weight_init import init_transformer_weights
 from ..utils import cswin_convert, cswin_out_norm_keys
 from .base import HybridBackbone
 
@@ -294,17 +294,11 @@ class CSWin(HybridBackbone):
                  with_cp=False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        arch = self._resolve_arch(arch)
-        self.arch = arch
+        arch = self._init_contract(arch, out_indices, frozen_stages,
+                                   norm_eval, with_cp, 'strides 4/8/16/32')
         self.embed_dims = arch['embed_dims']
-        self.out_indices = self._check_indices(
-            out_indices, frozen_stages, self.num_stages, self.num_stages,
-            'strides 4/8/16/32')
         self.out_norm = out_norm
         self.taps = self._check_taps(taps, arch['depths'])
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
         self.stem = stem
 
         dims, depths = self.embed_dims, arch['depths']
@@ -409,12 +403,5 @@ class CSWin(HybridBackbone):
         if self.load_pretrained_if_asked():
             return
         if self.init_cfg is None:  # the official CSWin initialisation
-            for m in self.modules():
-                if isinstance(m, nn.Linear):
-                    trunc_normal_(m.weight, std=.02)
-                    if m.bias is not None:
-                        nn.init.zeros_(m.bias)
-                elif isinstance(m, nn.LayerNorm):
-                    nn.init.ones_(m.weight)
-                    nn.init.zeros_(m.bias)
+            init_transformer_weights(self)
         super().init_weights()

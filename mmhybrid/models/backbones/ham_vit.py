@@ -90,14 +90,10 @@ class HAMViT(HybridBackbone):
                  with_cp=False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        arch = self._resolve_arch(arch)
-        self.arch = arch
-        self.out_indices = self._check_indices(
-            out_indices, frozen_stages, self.num_stages, self.num_stages - 1,
-            'HAM conv features, transformer output')
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
+        arch = self._init_contract(arch, out_indices, frozen_stages,
+                                   norm_eval, with_cp,
+                                   'HAM conv features, transformer output',
+                                   num_frozen=self.num_stages - 1)
         self.patch_size = patch_size
         self.embed_dims = embed_dims = arch['embed_dims']
 

@@ -151,7 +151,7 @@ class HarmoVision(HybridBackbone):
     }
     arch_keys = dict(channels=6, expansions=5, depths=3,
                      dsa_group_channels=None)
-    num_layers = 5
+    num_stages = 5
 
     def __init__(self,
                  arch='s',
@@ -171,17 +171,12 @@ class HarmoVision(HybridBackbone):
                  output_stride=32,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        arch = self._resolve_arch(arch)
-        self.arch = arch
-        self.out_indices = self._check_indices(
-            out_indices, frozen_stages, self.num_layers, self.num_layers,
-            'layer1..layer5, strides 2/4/8/16/32')
+        arch = self._init_contract(arch, out_indices, frozen_stages,
+                                   norm_eval, with_cp,
+                                   'layer1..layer5, strides 2/4/8/16/32')
         if output_stride not in (8, 32):
             raise ValueError(f'output_stride must be 32 or 8, got '
                              f'{output_stride}')
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
         self.output_stride = output_stride
 
         ch, ex, depths = arch['channels'], arch['expansions'], arch['depths']
@@ -214,7 +209,7 @@ class HarmoVision(HybridBackbone):
         self._freeze_stages()
 
     def stages(self):
-        return [getattr(self, f'layer{i + 1}') for i in range(self.num_layers)]
+        return [getattr(self, f'layer{i + 1}') for i in range(self.num_stages)]
 
     def stage_info(self):
         # strides 2, 4, 8, 16, 32; output_stride 8 keeps layer4/5 at 8

@@ -234,15 +234,9 @@ class SHViT(HybridBackbone):
                  with_cp=False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        arch = self._resolve_arch(arch)
-        self.arch = arch
+        arch = self._init_contract(arch, out_indices, frozen_stages,
+                                   norm_eval, with_cp, 'strides 16/32/64')
         self.embed_dims = arch['embed_dims']
-        self.out_indices = self._check_indices(
-            out_indices, frozen_stages, self.num_stages, self.num_stages,
-            'strides 16/32/64')
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
 
         ed = self.embed_dims
         self.patch_embed = nn.Sequential(

@@ -21,13 +21,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from mmdet.models.layers import nchw_to_nlc, nlc_to_nchw
-from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.evaluation.metrics import Accuracy
 from mmpretrain.models.heads import ClsHead
 
 from ...registry import register_model
 from ..backbones.cswin import CSWinBlock
 from ..deploy import deploy_module
+from ..layers.weight_init import init_transformer_weights
 
 
 def decorrelation_loss(logits):
@@ -367,12 +367,5 @@ class GAHead(ClsHead):
     def init_weights(self):
         if self.init_cfg is not None:
             return super().init_weights()
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_transformer_weights(self)
         self._is_init = True
