@@ -30,6 +30,7 @@ installed); 2 the model cannot be traced or converted (the message names the
 failing op) or the reloaded package does not match.
 """
 import argparse
+import contextlib
 import logging
 import os
 import os.path as osp
@@ -38,6 +39,7 @@ import sys
 import time
 import warnings
 
+import numpy as np
 import torch
 
 from mmhybrid.apis import (TensorForward, add_trust_arg, apply_trust_arg,
@@ -175,6 +177,76 @@ def failing_op(exc):
     return (m.group(1), None) if m else (None, None)
 
 
+@contextlib.contextmanager
+def torch_op_fixes():
+    """Converters for three TorchScript ops that coremltools 9.0 cannot
+    convert here, put in its torch op registry (what its documented
+    ``register_torch_op(override=True)`` does) for the duration of one
+    conversion and taken out afterwards:
+
+    - ``int`` (``aten::Int``, a traced ``int(C // 2)`` of a shape): its
+      converter calls ``int()`` on a 1-element array, which NumPy >= 2.4
+      refuses ("only 0-dimensional arrays can be converted to Python
+      scalars"). CSWin and HarmoVision trace such shape arithmetic.
+    - ``view_as`` has no converter (HAMViT's HAM mask): a reshape to the
+      other tensor's shape.
+    - ``upsample_bicubic2d`` has none either, and Core ML has no bicubic
+      resize. HAMViT traces one to its trained size (the position
+      embedding, so that ONNX follows the input size); at the same size it
+      is the identity, and that is all this converter does. A bicubic
+      resize to another size still fails, naming the op.
+    """
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.frontend.torch import ops
+    from coremltools.converters.mil.frontend.torch.torch_op_registry import \
+        _TORCH_OPS_REGISTRY as registry
+    table = registry.name_to_func_mapping
+    original_int = table['int']
+
+    def int_(context, node):
+        x = ops._get_inputs(context, node, expected=1)[0]
+        if x.can_be_folded_to_const() and np.size(x.val) == 1:
+            value = int(np.asarray(x.val).reshape(-1)[0])
+            context.add(mb.const(val=value, name=node.name), node.name)
+        else:
+            original_int(context, node)
+
+    def view_as(context, node):
+        x, other = ops._get_inputs(context, node, expected=2)
+        context.add(mb.reshape(x=x, shape=mb.shape(x=other), name=node.name))
+
+    def upsample_bicubic2d(context, node):
+        inputs = ops._get_inputs(context, node, min_expected=2)
+        x, size = inputs[0], inputs[1]
+        hw = tuple(x.shape[-2:])
+        out = None
+        if size is not None and size.val is not None:
+            out = tuple(int(v) for v in np.asarray(size.val).reshape(-1))
+        elif len(inputs) == 4 and inputs[3] is not None and \
+                inputs[3].val is not None and \
+                all(float(f) == 1. for f in np.asarray(inputs[3].val)):
+            out = hw
+        static = all(isinstance(d, (int, np.integer)) for d in hw)
+        if out != hw or not static:
+            raise NotImplementedError(
+                f"PyTorch convert function for op 'upsample_bicubic2d' not "
+                f'implemented: Core ML has no bicubic resize ({hw} -> {out})')
+        context.add(mb.identity(x=x, name=node.name), node.name)
+
+    fixes = dict(int=int_, view_as=view_as,
+                 upsample_bicubic2d=upsample_bicubic2d)
+    saved = {name: table.get(name) for name in fixes}
+    table.update(fixes)
+    try:
+        yield
+    finally:
+        for name, func in saved.items():
+            if func is None:
+                table.pop(name, None)
+            else:
+                table[name] = func
+
+
 def _short(msg, n=300):
     msg = msg.strip().splitlines()[0] if msg.strip() else msg
     return msg if len(msg) <= n else msg[:n] + '...'
@@ -197,7 +269,7 @@ def convert(ct, traced, x, names, precision):
     precision = (ct.precision.FLOAT16 if precision == 'float16' else
                  ct.precision.FLOAT32)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch_op_fixes():
             warnings.simplefilter('ignore')
             return ct.convert(
                 traced, convert_to='mlprogram',

@@ -38,10 +38,11 @@ else
 fi
 
 # 4. the three frameworks and what they import, the analysis tools' packages
-#    (timm for --compare-timm, onnx/onnxruntime, grad-cam), and mmhybrid.
+#    (timm for --compare-timm, onnx/onnxruntime, coremltools for the Core ML
+#    export, grad-cam), and mmhybrid.
 $PIP -q 'mmdet==3.3.0' 'mmsegmentation==1.2.2' 'mmpretrain==1.2.0' \
     pycocotools ftfy regex matplotlib pytest \
-    'timm>=1.0.16' onnx onnxruntime grad-cam
+    'timm>=1.0.16' onnx onnxruntime 'coremltools>=9.0' grad-cam
 $PIP -q --no-deps --no-build-isolation -e .
 
 # 5. verify.

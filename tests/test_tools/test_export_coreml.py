@@ -1,0 +1,115 @@
+"""tools/deployment/export_coreml.py: the deploy form of SHViT-S1 (bare
+backbone and classifier config) becomes an ML program that reloads with the
+traced model's input/output names and shapes; a user's mistake ends with one
+line and exit 1. Prediction parity cannot be tested: coremltools runs Core ML
+models only on macOS.
+
+coremltools is part of ``make install``: when it cannot be imported these
+tests fail (they do not skip)."""
+import importlib.util
+import os.path as osp
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location(
+        'export_coreml', osp.join(ROOT, 'tools/deployment/export_coreml.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+tool = _load_tool()
+
+
+def _spec_io(path):
+    ct = tool.import_coremltools()  # UsageError (a failure) if missing
+    spec = ct.models.MLModel(path, skip_model_load=True).get_spec()
+    assert spec.WhichOneof('Type') == 'mlProgram'
+    return (tool._spec_io(spec.description.input),
+            tool._spec_io(spec.description.output))
+
+
+def test_coremltools_is_installed():
+    ct = tool.import_coremltools()
+    assert hasattr(ct, 'convert')
+
+
+def test_shvit_s1_backbone_package_reloads(tmp_path, capsys):
+    out = str(tmp_path / 'shvit_s1.mlpackage')
+    rc = tool.main(['--backbone', 'SHViT', '--arch', 's1', '--shape', '64',
+                    '96', '--out', out])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert osp.isfile(osp.join(out, 'Manifest.json'))
+    inputs, outputs = _spec_io(out)
+    # SHViT: strides 16, 32, 64; S1 widths 128, 224, 320
+    assert inputs == [('input', (1, 3, 64, 96))]
+    assert outputs == [('output0', (1, 128, 4, 6)),
+                       ('output1', (1, 224, 2, 3)),
+                       ('output2', (1, 320, 1, 2))]
+    for phase in ('build', 'deploy', 'trace', 'convert', 'save', 'verify'):
+        assert f'[{phase}]' in captured.err
+    assert 'switched: SHViT' in captured.err
+    assert out in captured.out and 'output2: [1, 320, 1, 2]' in captured.out
+    assert 'parity: NOT measured' in captured.out
+
+
+def test_classifier_config_exports_logits(tmp_path, capsys):
+    out = str(tmp_path / 'cls.mlpackage')
+    rc = tool.main([osp.join(ROOT, 'configs/imagenet_shvit_s1.py'),
+                    '--shape', '64', '64', '--out', out])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert 'BNLinearClsHead' in captured.err  # the head's BN is folded too
+    assert _spec_io(out) == ([('input', (1, 3, 64, 64))],
+                             [('logits', (1, 1000))])
+
+
+def test_missing_checkpoint(tmp_path, capsys):
+    missing = str(tmp_path / 'nope.pth')
+    out = tmp_path / 'x.mlpackage'
+    rc = tool.main(['--backbone', 'SHViT', '--arch', 's1', '--checkpoint',
+                    missing, '--shape', '64', '64', '--out', str(out)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f'error: Checkpoint not found: {missing!r}' in err
+    assert 'Traceback' not in err and not out.exists()
+
+
+def test_unknown_backbone(tmp_path, capsys):
+    rc = tool.main(['--backbone', 'NoSuchNet', '--out',
+                    str(tmp_path / 'x.mlpackage')])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "unknown backbone 'NoSuchNet'" in err and 'SHViT' in err
+    assert 'Traceback' not in err
+
+
+def test_unconvertible_op_is_named():
+    """A model with an op coremltools has no converter for fails with that
+    op's name (taken from the converter's frames), not a traceback."""
+    import torch
+
+    class Erfinv(torch.nn.Module):
+
+        def forward(self, x):
+            return (torch.erfinv(x.clamp(-0.5, 0.5)), )
+
+    ct = tool.import_coremltools()
+    x = torch.rand(1, 3, 8, 8)
+    traced, outs = tool.trace(Erfinv().eval(), x)
+    with pytest.raises(tool.ConversionError, match="at op 'erfinv'"):
+        tool.convert(ct, traced, x, ['output0'], 'float32')
+    e = NotImplementedError(
+        "PyTorch convert function for op 'foo_bar' not implemented.")
+    assert tool.failing_op(e) == ('foo_bar', None)  # from the message
+
+
+def test_out_must_be_a_package(tmp_path):
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--backbone', 'SHViT', '--out',
+                         str(tmp_path / 'x.onnx')])
