@@ -104,12 +104,29 @@ def test_unconvertible_op_is_named():
     traced, outs = tool.trace(Erfinv().eval(), x)
     with pytest.raises(tool.ConversionError, match="at op 'erfinv'"):
         tool.convert(ct, traced, x, ['output0'], 'float32')
+    from coremltools.converters.mil.frontend.torch.torch_op_registry import \
+        _TORCH_OPS_REGISTRY
+    assert 'view_as' not in _TORCH_OPS_REGISTRY  # the fixes are taken out
     e = NotImplementedError(
         "PyTorch convert function for op 'foo_bar' not implemented.")
     assert tool.failing_op(e) == ('foo_bar', None)  # from the message
+
+
+def test_hamvit_off_its_trained_size_names_bicubic(tmp_path, capsys):
+    """HAMViT converts at its trained size only: elsewhere its position
+    embedding needs a bicubic resize, which Core ML does not have."""
+    out = tmp_path / 'hamvit.mlpackage'
+    rc = tool.main(['--backbone', 'HAMViT', '--shape', '64', '64', '--out',
+                    str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and not out.exists()
+    assert "cannot convert the model at op 'upsample_bicubic2d'" in err
 
 
 def test_out_must_be_a_package(tmp_path):
     with pytest.raises(SystemExit):
         tool.parse_args(['--backbone', 'SHViT', '--out',
                          str(tmp_path / 'x.onnx')])
+    args = tool.parse_args(['--backbone', 'SHViT', '--arch', 's4'])
+    assert args.out == osp.join('work_dirs', 'coreml',
+                                'shvit_s4_256x256.mlpackage')

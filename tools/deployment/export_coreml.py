@@ -4,7 +4,7 @@ does for its iPhone latency.
 
     # a bare backbone (random init unless --checkpoint), deploy form
     python tools/deployment/export_coreml.py --backbone SHViT --arch s4 \\
-        --shape 256 256 --out shvit_s4.mlpackage
+        --shape 256 256   # -> work_dirs/coreml/shvit_s4_256x256.mlpackage
     # a classifier config: its logits (``model(x, mode='tensor')``)
     python tools/deployment/export_coreml.py configs/imagenet_shvit_s4.py \\
         --checkpoint shvit_s4.pth --shape 256 256 --out shvit_s4_cls.mlpackage
@@ -88,7 +88,8 @@ def parse_args(argv=None):
                         'outputs stay float32)')
     parser.add_argument('--no-deploy', action='store_true',
                         help='do not call switch_to_deploy()')
-    parser.add_argument('--out', required=True, help='output .mlpackage')
+    parser.add_argument('--out', help='output .mlpackage (default: '
+                        'work_dirs/coreml/NAME_HxW.mlpackage)')
     add_trust_arg(parser)
     args = parser.parse_args(argv)
     if (args.config is None) == (args.backbone is None):
@@ -96,6 +97,13 @@ def parse_args(argv=None):
     if args.config is not None and (args.arch or args.out_indices):
         parser.error('--arch/--out-indices go with --backbone; set them in '
                      'the config for a classifier')
+    if args.out is None:
+        name = (f'{args.backbone}' + (f'_{args.arch}' if args.arch else '')
+                if args.backbone else
+                osp.splitext(osp.basename(args.config))[0])
+        h, w = args.shape
+        args.out = osp.join('work_dirs', 'coreml',
+                            f'{name.lower()}_{h}x{w}.mlpackage')
     if not args.out.endswith('.mlpackage'):
         parser.error(f'--out must be a .mlpackage, got {args.out!r}')
     if min(args.shape) < 1:
