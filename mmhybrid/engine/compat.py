@@ -336,10 +336,21 @@ def _patch_classifier_checkpoint_upgrade():
         return
 
     @functools.wraps(load_to_model)
-    def _load_checkpoint_to_model(model, checkpoint, *args, **kwargs):
-        from ..models.utils.checkpoint import upgrade_classifier_checkpoint
+    def _load_checkpoint_to_model(model, checkpoint, strict=False,
+                                  logger=None,
+                                  revise_keys=[(r'^module\.', '')]):
+        from ..models.utils.checkpoint import (load_model_checkpoint,
+                                               upgrade_classifier_checkpoint)
         upgraded = upgrade_classifier_checkpoint(model, checkpoint)
-        load_to_model(model, upgraded, *args, **kwargs)
+        if upgraded is checkpoint:
+            return load_to_model(model, checkpoint, strict, logger,
+                                 revise_keys)
+        # converted from an upstream layout: it must fit the whole model
+        # (an s4 file for an s1 config is refused, nothing is loaded)
+        load_model_checkpoint(
+            model, upgraded, source='upstream classifier checkpoint ('
+            f'{upgraded["meta"]["converted_by"]})', revise_keys=revise_keys,
+            hint='Is it the checkpoint of this arch?')
         return checkpoint
 
     _load_checkpoint_to_model._mmhybrid = True
