@@ -39,7 +39,8 @@ CLASSIFIERS = sorted(
 
 
 def test_index_is_this_trees():
-    assert model_index_path() == INDEX
+    # at the root of a checkout, or through mmhybrid/.mim (a pip install)
+    assert osp.realpath(model_index_path()) == INDEX
     assert osp.dirname(osp.dirname(mmhybrid.__file__)) == ROOT
 
 

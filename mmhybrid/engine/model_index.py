@@ -22,15 +22,18 @@ _TARGET = 'mmpretrain.apis.model'
 
 
 def model_index_path():
-    """``model-index.yml`` of this mmhybrid: inside the package
-    (``mmhybrid/.mim/``, as ``mim`` installs it) or at the repository root
-    (a source checkout or an editable install); None if neither exists."""
+    """``model-index.yml`` of this mmhybrid: at the repository root (a
+    source checkout or an editable install; preferred, so that a stale
+    ``.mim`` copy left by a wheel build is never read) or inside the package
+    (``mmhybrid/.mim/``, where setup.py puts it for a wheel and ``mim``
+    looks); None if neither exists."""
     package = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    for path in (osp.join(package, '.mim', 'model-index.yml'),
-                 osp.join(osp.dirname(package), 'model-index.yml')):
-        if osp.isfile(path):
-            return path
-    return None
+    root = osp.dirname(package)
+    if osp.isfile(osp.join(root, 'model-index.yml')) and osp.isdir(
+            osp.join(root, 'configs', 'metafiles')):
+        return osp.join(root, 'model-index.yml')
+    path = osp.join(package, '.mim', 'model-index.yml')
+    return path if osp.isfile(path) else None
 
 
 def register_index(hub):
