@@ -153,9 +153,10 @@ def upgrade_classifier_checkpoint(model, checkpoint):
     returned unchanged. Both :func:`load_model_checkpoint` and mmengine's
     ``load_checkpoint`` (patched in :mod:`mmhybrid.engine.compat`, which
     ``mmpretrain.get_model(..., pretrained=)`` calls) go through here."""
-    convert = getattr(getattr(model, 'backbone', None),
-                      'convert_classifier_checkpoint', None)
-    if convert is None or not isinstance(checkpoint, dict):
+    owners = [m for m in (getattr(model, 'backbone', None),
+                          getattr(model, 'head', None))
+              if getattr(m, 'convert_classifier_checkpoint', None)]
+    if not owners or not isinstance(checkpoint, dict):
         return checkpoint
     from mmpretrain.models.classifiers import ImageClassifier
     if not isinstance(model, ImageClassifier):
@@ -168,12 +169,15 @@ def upgrade_classifier_checkpoint(model, checkpoint):
         state_dict = read_state_dict(checkpoint)
     except ValueError:
         return checkpoint
-    converted = convert(state_dict)
-    if converted is None:
+    for owner in owners:
+        converted = owner.convert_classifier_checkpoint(state_dict)
+        if converted is not None:
+            break
+    else:
         return checkpoint
-    meta = dict(checkpoint.get('meta') or {}) if isinstance(
-        checkpoint.get('meta'), dict) else {}
-    meta['converted_by'] = f'{type(model.backbone).__name__}.' \
+    meta = dict(checkpoint['meta']) if isinstance(checkpoint.get('meta'),
+                                                  dict) else {}
+    meta['converted_by'] = f'{type(owner).__name__}.' \
         'convert_classifier_checkpoint'
     return {'state_dict': OrderedDict(converted), 'meta': meta}
 
