@@ -1,3 +1,9 @@
+import os
+import os.path as osp
+import shutil
+import sys
+import warnings
+
 from setuptools import find_packages, setup
 
 
@@ -5,6 +11,42 @@ def readme():
     with open('README.md', encoding='utf-8') as f:
         return f.read()
 
+
+def add_mim_extension():
+    """Put ``model-index.yml``, ``configs`` and ``tools`` into
+    ``mmhybrid/.mim``, where ``mim search``/``mim list`` and MMPretrain's
+    ``ModelHub`` (through :mod:`mmhybrid.engine.model_index`) look for them:
+    symlinks for an editable install, copies for a wheel or sdist (as
+    MMPretrain's own setup.py does)."""
+    if {'develop', 'editable_wheel'} & set(sys.argv):
+        mode = 'symlink'
+    elif {'sdist', 'bdist_wheel', 'build', 'install'} & set(sys.argv):
+        mode = 'copy'
+    else:
+        return
+    repo_path = osp.dirname(osp.abspath(__file__))
+    mim_path = osp.join(repo_path, 'mmhybrid', '.mim')
+    os.makedirs(mim_path, exist_ok=True)
+    for filename in ('tools', 'configs', 'model-index.yml'):
+        src_path = osp.join(repo_path, filename)
+        tar_path = osp.join(mim_path, filename)
+        if not osp.exists(src_path):
+            continue
+        if osp.isfile(tar_path) or osp.islink(tar_path):
+            os.remove(tar_path)
+        elif osp.isdir(tar_path):
+            shutil.rmtree(tar_path)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src_path, mim_path), tar_path)
+        elif osp.isfile(src_path):
+            shutil.copyfile(src_path, tar_path)
+        elif osp.isdir(src_path):
+            shutil.copytree(src_path, tar_path)
+        else:
+            warnings.warn(f'Cannot copy {src_path}.')
+
+
+add_mim_extension()
 
 setup(
     name='mmhybrid',
@@ -31,6 +73,7 @@ setup(
         'matplotlib',
     ],
     extras_require={'tests': ['pytest']},
+    include_package_data=True,
     license='Apache License 2.0',
     zip_safe=False,
 )

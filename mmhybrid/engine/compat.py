@@ -24,6 +24,13 @@ config imports it through ``custom_imports``), so ``tools/``, user scripts and
 5. mmdet's, mmseg's and mmpretrain's inferencers run in one process in any
    order: each builds and predicts in its own default scope and restores the
    caller's.
+6. mmengine's ``load_checkpoint`` (what ``mmpretrain.get_model(...,
+   pretrained=PATH)`` calls) loads upstream classifier checkpoints (e.g. the
+   released SHViT ``.pth``) into mmhybrid classifiers through the family's
+   converter (:func:`mmhybrid.models.utils.upgrade_classifier_checkpoint`).
+7. MMPretrain's ``ModelHub`` knows mmhybrid's classifiers by name
+   (``model-index.yml``; :mod:`mmhybrid.engine.model_index`), registered
+   lazily the first time MMPretrain registers its own.
 """
 import functools
 import logging
@@ -322,6 +329,34 @@ def _patch_inferencer_scopes():
     sys.meta_path.insert(0, PatchAfterImport())
 
 
+def _patch_classifier_checkpoint_upgrade():
+    import mmengine.runner.checkpoint as ckpt_mod
+    load_to_model = ckpt_mod._load_checkpoint_to_model
+    if getattr(load_to_model, '_mmhybrid', False):
+        return
+
+    @functools.wraps(load_to_model)
+    def _load_checkpoint_to_model(model, checkpoint, strict=False,
+                                  logger=None,
+                                  revise_keys=[(r'^module\.', '')]):
+        from ..models.utils.checkpoint import (load_model_checkpoint,
+                                               upgrade_classifier_checkpoint)
+        upgraded = upgrade_classifier_checkpoint(model, checkpoint)
+        if upgraded is checkpoint:
+            return load_to_model(model, checkpoint, strict, logger,
+                                 revise_keys)
+        # converted from an upstream layout: it must fit the whole model
+        # (an s4 file for an s1 config is refused, nothing is loaded)
+        load_model_checkpoint(
+            model, upgraded, source='upstream classifier checkpoint ('
+            f'{upgraded["meta"]["converted_by"]})', revise_keys=revise_keys,
+            hint='Is it the checkpoint of this arch?')
+        return checkpoint
+
+    _load_checkpoint_to_model._mmhybrid = True
+    ckpt_mod._load_checkpoint_to_model = _load_checkpoint_to_model
+
+
 def patch_stack():
     """Apply the fixes once (idempotent)."""
     global _PATCHED
@@ -332,4 +367,7 @@ def patch_stack():
     _patch_crash_safe_saving()
     _patch_cpu_distributed()
     _patch_inferencer_scopes()
+    _patch_classifier_checkpoint_upgrade()
+    from .model_index import register_with_mmpretrain
+    register_with_mmpretrain()
     _PATCHED = True

@@ -44,6 +44,15 @@ class HybridBackbone(BaseModule):
     #: checkpoint layouts to ours, or None when ours is the only layout. Used
     #: by ``init_cfg`` Pretrained and the checkpoint converters.
     convert_checkpoint = None
+    #: ``state_dict -> state_dict`` from an upstream *classifier* checkpoint
+    #: (backbone and head, e.g. the released ImageNet weights) to the keys of
+    #: mmhybrid's MMPretrain ``ImageClassifier`` (``backbone.*``,
+    #: ``head.*``); returns None for a layout it does not convert (ours
+    #: included). Used by every whole-model load of a classifier with this
+    #: backbone (``mmpretrain.get_model(..., pretrained=)``, ``load_from``,
+    #: ``tools/test.py``) through
+    #: :func:`mmhybrid.models.utils.upgrade_classifier_checkpoint`.
+    convert_classifier_checkpoint = None
 
     def _resolve_arch(self, arch):
         """An arch name of ``arch_zoo`` or a custom dict -> a checked copy;

@@ -26,7 +26,8 @@ from mmpretrain.models.utils import LayerNorm2d
 from ...registry import register_model
 from ..layers.attention_map import AttentionMap
 from ..layers.weight_init import init_transformer_weights
-from ..utils import cswin_convert, cswin_out_norm_keys
+from ..utils import (cswin_classifier_convert, cswin_convert,
+                     cswin_out_norm_keys)
 from .base import HybridBackbone
 
 
@@ -279,6 +280,7 @@ class CSWin(HybridBackbone):
     arch_keys = dict(embed_dims=4, depths=4, num_heads=4, split_sizes=4)
     num_stages = 4
     convert_checkpoint = staticmethod(cswin_convert)
+    convert_classifier_checkpoint = staticmethod(cswin_classifier_convert)
 
     def __init__(self,
                  arch='t',

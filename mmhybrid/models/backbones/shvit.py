@@ -13,7 +13,7 @@ from ...registry import register_model
 from ..deploy import FusedConv2d
 from ..layers import Conv2dBN, make_divisible
 from ..layers.attention_map import AttentionMap
-from ..utils import shvit_convert
+from ..utils import shvit_classifier_convert, shvit_convert
 from .base import HybridBackbone
 
 
@@ -224,6 +224,7 @@ class SHViT(HybridBackbone):
     num_stages = 3
     timm_name = 'shvit_{arch}'
     convert_checkpoint = staticmethod(shvit_convert)
+    convert_classifier_checkpoint = staticmethod(shvit_classifier_convert)
 
     def __init__(self,
                  arch='s1',

@@ -143,6 +143,45 @@ def load_checked_state_dict(module, state_dict, source='checkpoint',
     return sorted(unexpected)
 
 
+def upgrade_classifier_checkpoint(model, checkpoint):
+    """An upstream classifier checkpoint (e.g. the released SHViT ImageNet
+    ``.pth``: weights under ``'model'``, official key names) -> an mmengine
+    checkpoint (``{'state_dict': ..., 'meta': ...}``) in the key layout of
+    ``model``, when ``model`` is an MMPretrain classifier whose backbone's
+    ``convert_classifier_checkpoint`` recognises the layout. Anything else
+    (our own checkpoints, other models, layouts no family converts) is
+    returned unchanged. Both :func:`load_model_checkpoint` and mmengine's
+    ``load_checkpoint`` (patched in :mod:`mmhybrid.engine.compat`, which
+    ``mmpretrain.get_model(..., pretrained=)`` calls) go through here."""
+    owners = [m for m in (getattr(model, 'backbone', None),
+                          getattr(model, 'head', None))
+              if getattr(m, 'convert_classifier_checkpoint', None)]
+    if not owners or not isinstance(checkpoint, dict):
+        return checkpoint
+    from mmpretrain.models.classifiers import ImageClassifier
+    if not isinstance(model, ImageClassifier):
+        return checkpoint
+    flat = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(flat, dict) or any(
+            k.startswith('backbone.') for k in flat):
+        return checkpoint  # already in our layout
+    try:
+        state_dict = read_state_dict(checkpoint)
+    except ValueError:
+        return checkpoint
+    for owner in owners:
+        converted = owner.convert_classifier_checkpoint(state_dict)
+        if converted is not None:
+            break
+    else:
+        return checkpoint
+    meta = dict(checkpoint['meta']) if isinstance(checkpoint.get('meta'),
+                                                  dict) else {}
+    meta['converted_by'] = f'{type(owner).__name__}.' \
+        'convert_classifier_checkpoint'
+    return {'state_dict': OrderedDict(converted), 'meta': meta}
+
+
 def load_model_checkpoint(model, checkpoint, source=None,
                           map_location='cpu',
                           revise_keys=((r'^module\.', ''),), **kwargs):
@@ -156,7 +195,8 @@ def load_model_checkpoint(model, checkpoint, source=None,
         source = source or str(checkpoint)
         checkpoint = CheckpointLoader.load_checkpoint(
             checkpoint, map_location=map_location)
-    state_dict = checkpoint.get('state_dict', checkpoint)
+    state_dict = upgrade_classifier_checkpoint(model, checkpoint)
+    state_dict = state_dict.get('state_dict', state_dict)
     if not isinstance(state_dict, dict):
         raise CheckpointMismatchError(f'{source} holds no state_dict')
     metadata = getattr(state_dict, '_metadata', OrderedDict())

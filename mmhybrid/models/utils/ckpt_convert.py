@@ -61,6 +61,16 @@ def shvit_convert(state_dict):
     return OrderedDict(state_dict)
 
 
+def shvit_classifier_convert(state_dict):
+    """An official or timm SHViT classifier state dict -> mmhybrid's
+    ImageClassifier keys; None for ours (already ``backbone.*``) or a state
+    dict without SHViT's ``patch_embed``."""
+    if shvit_layout(state_dict) == 'mmhybrid' or not any(
+            k.startswith('patch_embed.') for k in state_dict):
+        return None
+    return shvit_to_mmpretrain(state_dict)
+
+
 def shvit_to_mmpretrain(state_dict):
     """Any supported SHViT layout -> the state dict of mmhybrid's MMPretrain
     ImageClassifier (``backbone.*``, ``head.bn.*``, ``head.l.*``)."""
@@ -156,3 +166,13 @@ def ga_cswin_to_mmpretrain(state_dict):
             k = f'head.{k}'
         out[k] = v
     return out
+
+
+def cswin_classifier_convert(state_dict):
+    """An upstream GA-CSWin classifier state dict -> mmhybrid's
+    ImageClassifier keys (CSWin backbone + GAHead); None for any other
+    layout. (Plain CSWin ImageNet classifiers have no mmhybrid classifier
+    config; their backbone loads through ``init_cfg``.)"""
+    if ga_cswin_layout(state_dict) != 'upstream':
+        return None
+    return ga_cswin_to_mmpretrain(state_dict)
