@@ -12,3 +12,6 @@ __all__ = ['CheckpointMismatchError', 'load_checked_state_dict',
            'shvit_timm_to_official', 'cswin_convert', 'cswin_layout',
            'cswin_out_norm_keys']
 __all__ += ['ga_cswin_layout', 'ga_cswin_to_mmpretrain']
+from .ckpt_convert import ga_convnext_layout, ga_convnext_to_mmpretrain
+
+__all__ += ['ga_convnext_layout', 'ga_convnext_to_mmpretrain']
