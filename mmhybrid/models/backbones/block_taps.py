@@ -11,6 +11,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from ...registry import register_model
+from ..deploy import deploy_backbone
 
 _RECORD = '_block_taps_output'
 
@@ -23,7 +24,8 @@ def _record_output(module, inputs, output):
 @register_model
 class BlockTaps(BaseModule):
     """Run ``backbone`` and return the outputs of the submodules named in
-    ``stages`` then in ``taps``, each a contiguous NCHW map.
+    ``stages`` (or, with ``stages=None``, the backbone's own outputs) then
+    of those named in ``taps``, each a contiguous NCHW map.
 
     Example (GA-ConvNeXt-T: the four raw stage outputs and stage 3 after its
     blocks 3 and 6)::
@@ -41,8 +43,10 @@ class BlockTaps(BaseModule):
         backbone (dict): config of the wrapped backbone, built in
             MMPretrain's registry (a scope prefix such as ``'mmdet.'``
             selects another).
-        stages (Sequence[str]): submodule paths (``backbone.get_submodule``)
-            whose outputs come first, fine to coarse.
+        stages (Sequence[str] | None): submodule paths
+            (``backbone.get_submodule``) whose outputs come first, fine to
+            coarse; None: the backbone's own outputs (e.g. the NCHW maps of
+            MMPretrain's VisionTransformer with ``out_type='featmap'``).
         taps (Sequence[str]): submodule paths whose outputs follow.
             Defaults to ().
         init_cfg (dict, optional): of the wrapper (prefix its keys with
@@ -53,10 +57,16 @@ class BlockTaps(BaseModule):
         super().__init__(init_cfg=init_cfg)
         from mmpretrain.registry import MODELS
         self.backbone = MODELS.build(backbone)
-        self.stages = tuple(stages)
+        self.own_outputs = stages is None
+        self.stages = () if stages is None else tuple(stages)
         self.taps = tuple(taps)
-        if not self.stages:
-            raise ValueError('BlockTaps needs at least one stage')
+        if not self.own_outputs and not self.stages:
+            raise ValueError('BlockTaps needs stages (or stages=None)')
+        self._attach_hooks()
+
+    def _attach_hooks(self):
+        """Hook every named submodule once (again after a deploy pass that
+        replaced some of them)."""
         for path in dict.fromkeys(self.stages + self.taps):
             try:
                 module = self.backbone.get_submodule(path)
@@ -64,13 +74,14 @@ class BlockTaps(BaseModule):
                 raise ValueError(
                     f'{type(self.backbone).__name__} has no submodule '
                     f'{path!r}') from e
-            module.register_forward_hook(_record_output)
+            if _record_output not in module._forward_hooks.values():
+                module.register_forward_hook(_record_output)
 
     def forward(self, x):
         for path in self.stages + self.taps:
             self.backbone.get_submodule(path).__dict__.pop(_RECORD, None)
-        self.backbone(x)
-        outs = []
+        own = self.backbone(x)
+        outs = [o.contiguous() for o in own] if self.own_outputs else []
         for path in self.stages + self.taps:
             out = getattr(self.backbone.get_submodule(path), _RECORD, None)
             if out is None:
@@ -80,3 +91,9 @@ class BlockTaps(BaseModule):
         for path in self.stages + self.taps:
             self.backbone.get_submodule(path).__dict__.pop(_RECORD, None)
         return tuple(outs)
+
+    def switch_to_deploy(self):
+        """The backbone's deploy form (:func:`deploy_backbone` on the
+        wrapper); the taps stay hooked."""
+        deploy_backbone(self)
+        self._attach_hooks()

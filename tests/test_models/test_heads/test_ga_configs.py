@@ -37,3 +37,29 @@ def test_ga_config_size_and_any_input_size(name):
             logits = model(torch.randn(1, 3, *size), mode='tensor')
         assert logits.shape == (1, 1000)
         assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize('name', ['resnet50', 'vit_s'])
+def test_block_taps_backbones_deploy_to_the_same_function(name):
+    """MMPretrain's ResNet (BNs folded, taps still recorded) and ViT in
+    BlockTaps switch to their deploy form; the logits stay."""
+    import torch.nn as nn
+
+    from mmhybrid.apis import build_model
+    from mmhybrid.models.deploy import switch_to_deploy
+    model = build_model(
+        osp.join(ROOT, 'configs', f'imagenet_ga_{name}.py'))
+    for m in model.modules():  # non-trivial BN statistics
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.2, 0.2)
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(2, 3, 96, 112)
+    with torch.no_grad():
+        ref = model(x, mode='tensor')
+        assert switch_to_deploy(model) == ['BlockTaps', 'GAHead']
+        out = model(x, mode='tensor')
+    assert model.backbone.deploy
+    assert not any(type(m) is nn.Conv2d for m in model.backbone.modules())
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
