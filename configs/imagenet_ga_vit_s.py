@@ -4,11 +4,12 @@
 # VisionTransformer (DeiT-S: 12 layers of 384 channels, patch 16; in
 # BlockTaps for a deploy form) returns the maps after layers 3, 6, 9 and 12
 # (the last one normed), all on the stride-16 grid; they stand for the four
-# stages, with no further taps. The GA-ConvNeXt head (SE-bottleneck stage
-# 5, ConvNeXt branch blocks) at the ViT's width 384, with gram_dim 128, embedding groups 16 and a 8-group
-# class-attention MLP (8 heads x 12 channels), which brings the model to the
-# paper's size. Recipe: the GA-CSWin one (LAMB lr 2e-3, BCE, smoothing 0.1,
-# decorr -0.8); drop path 0.1 (DeiT-S; the paper gives none).
+# stages, with no further taps. The GA-ConvNeXt head (SE-bottleneck stage 5,
+# ConvNeXt branch blocks) at the ViT's width 384, with gram_dim 128,
+# embedding groups 16 and an 8-group class-attention MLP (8 heads x 12
+# channels), which brings the model to the paper's size. Recipe: the GA-CSWin
+# one (LAMB lr 2e-3, BCE, smoothing 0.1, decorr -0.8); drop path 0.1 (DeiT-S;
+# the paper gives none).
 _base_ = [
     '_base_/models/ga_convnext_cls.py', '_base_/datasets/imagenet_ga_cswin.py',
     '_base_/schedules/imagenet_bs1024_lamb_300e.py',
