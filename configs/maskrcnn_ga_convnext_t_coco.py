@@ -12,7 +12,8 @@
 #   --cfg-options model.backbone.init_cfg._delete_=True \
 #       model.backbone.init_cfg.type=Pretrained \
 #       model.backbone.init_cfg.prefix=backbone.backbone. \
-#       model.backbone.init_cfg.checkpoint=checkpoints/ga_convnext_t_mmhybrid.pth
+#       model.backbone.init_cfg.checkpoint=checkpoints/ga_convnext_t.pth
+# (checkpoints/ga_convnext_t.pth: the converter's output)
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',

@@ -160,3 +160,34 @@ def test_converter_refuses_to_overwrite_and_bad_input(tmp_path):
     result = _convert(src, tmp_path / 'y.pth')
     assert result.returncode != 0 and 'GA-ConvNeXt' in result.stderr
     assert not (tmp_path / 'y.pth').exists()
+
+
+def test_converted_checkpoint_serves_the_detection_backbone(tmp_path):
+    """The Mask R-CNN config's head-free ConvNeXt loads the converted
+    classifier with prefix 'backbone.backbone.' (as its comment says)."""
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    state_dict = deterministic_state_dict(manifest('ga_convnext_t'))
+    src = tmp_path / 'ga.pth'
+    torch.save({'model': state_dict}, src)
+    dst = tmp_path / 'dst.pth'
+    assert _convert(src, dst).returncode == 0
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs', 'maskrcnn_ga_convnext_t_coco.py'))
+    backbone_cfg = cfg.model.backbone.copy()
+    backbone_cfg.type = backbone_cfg.type.split('.')[-1]
+    backbone_cfg.init_cfg = dict(type='Pretrained', checkpoint=str(dst),
+                                 prefix='backbone.backbone.')
+    backbone = MODELS.build(backbone_cfg)
+    backbone.init_weights()
+    own = backbone.state_dict()
+    for ours, theirs in (('downsample_layers.0.0.weight', 'stem.0.weight'),
+                         ('stages.2.8.depthwise_conv.weight',
+                          'stages.2.blocks.8.conv_dw.weight'),
+                         ('downsample_layers.3.1.weight',
+                          'stages.3.downsample.1.weight')):
+        assert torch.equal(own[ours], state_dict[theirs])
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        outs = backbone(x)
+    assert [o.shape[1] for o in outs] == [96, 192, 384, 688]

@@ -1,6 +1,8 @@
-"""Convert an official GA-ConvNeXt classifier checkpoint (``GA/ga_convnext.py``,
-timm's ConvNeXt layout; weights at the top level or under 'state_dict_ema',
-'state_dict', 'model' or 'model_ema') into an mmhybrid MMPretrain classifier
+"""Convert an official GA-ConvNeXt classifier checkpoint into mmhybrid's.
+
+The source is the official ``GA/ga_convnext.py`` classifier (timm's ConvNeXt
+layout; weights at the top level or under 'state_dict_ema', 'state_dict',
+'model' or 'model_ema'); the result is an mmhybrid MMPretrain classifier
 checkpoint.
 
     python tools/model_converters/ga_convnext_to_mmhybrid.py \

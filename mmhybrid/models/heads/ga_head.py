@@ -242,8 +242,8 @@ class GAHead(ClsHead):
     ``'bottleneck'`` (:class:`BottleneckStage5`, GA-ConvNeXt). Each branch:
     1x1 (grouped) conv ``embed_dim -> gram_dim`` + BN, a branch block
     (``gram_block='cswin'``: a CSWin block; ``'convnext'``:
-    :class:`ConvNeXtGramBlock`), the Gram matrix ``G = Z Z^T / N`` of its tokens (float32), whose
-    upper triangle (diagonal included) is L2-normalised and embedded by a
+    :class:`ConvNeXtGramBlock`), the Gram matrix ``G = Z Z^T / N`` of its
+    tokens (float32), whose upper triangle (diagonal included) is L2-normalised and embedded by a
     1x1 grouped conv + BN into a class token; one class-attention block over
     the stage-5 tokens; a Linear classifier.
 
