@@ -11,7 +11,8 @@
 # Defaults to GA-ConvNeXt-T. Upstream spreads stochastic depth over 19 blocks
 # (stage 5 counts) and gives stage 5 and the branch blocks the full rate;
 # MMPretrain's ConvNeXt spreads it over its 18 blocks, so the backbone's
-# `drop_path_rate` is upstream's x 17/18 (the same per-block rates).
+# `drop_path_rate` is upstream's x 17/18 (the same per-block rates); the
+# class-attention blocks have none. Convs start truncated-normal (std 0.02).
 custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 
 model = dict(
@@ -41,6 +42,7 @@ model = dict(
         ga_head_dim=21,
         ga_mlp_groups=4,
         drop_path_rate=0.2,
+        ga_drop_path_rate=0.,
         decorr_weight=-0.8,
         loss=dict(
             type='LabelSmoothLoss',

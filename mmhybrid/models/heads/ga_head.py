@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
+from mmengine.model.weight_init import trunc_normal_
 from mmdet.models.layers import nchw_to_nlc, nlc_to_nchw
 from mmpretrain.evaluation.metrics import Accuracy
 from mmpretrain.models.backbones.convnext import ConvNeXtBlock
@@ -291,6 +292,9 @@ class GAHead(ClsHead):
             branch blocks. Defaults to 1e-6.
         drop_path_rate (float): stochastic depth of the head's blocks.
             Defaults to 0.
+        ga_drop_path_rate (float, optional): stochastic depth of the
+            class-attention blocks (0 in GA-ConvNeXt). Defaults to
+            ``drop_path_rate``.
         decorr_weight (float): lambda of the decorrelation term (negative
             pushes the branches apart). Defaults to -0.8.
         loss (dict): classification loss of every branch.
@@ -320,6 +324,7 @@ class GAHead(ClsHead):
                  layer_scale_init=1e-4,
                  gram_layer_scale_init=1e-6,
                  drop_path_rate=0.,
+                 ga_drop_path_rate=None,
                  decorr_weight=-0.8,
                  loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
                  topk=(1, ),
@@ -381,7 +386,9 @@ class GAHead(ClsHead):
         self.ga = nn.ModuleList(
             ClassAttentionBlock(embed_dim, ga_heads, ga_head_dim,
                                 ga_mlp_ratio, ga_mlp_groups,
-                                layer_scale_init, drop_path_rate)
+                                layer_scale_init,
+                                drop_path_rate if ga_drop_path_rate is None
+                                else ga_drop_path_rate)
             for _ in branches)
         self.fc = nn.ModuleList(
             nn.Linear(embed_dim, num_classes) for _ in branches)
@@ -454,4 +461,11 @@ class GAHead(ClsHead):
         if self.init_cfg is not None:
             return super().init_weights()
         init_transformer_weights(self)
+        if isinstance(self.stage5, BottleneckStage5):
+            # GA-ConvNeXt: every conv truncated normal (std 0.02), zero bias
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    trunc_normal_(m.weight, std=.02)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
         self._is_init = True
