@@ -8,3 +8,6 @@ __all__ += ['HAMViT']
 from .harmovision import HarmoVision
 
 __all__ += ['HarmoVision']
+from .block_taps import BlockTaps
+
+__all__ += ['BlockTaps']

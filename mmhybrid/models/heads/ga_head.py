@@ -20,14 +20,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
+from mmengine.model.weight_init import trunc_normal_
 from mmdet.models.layers import nchw_to_nlc, nlc_to_nchw
 from mmpretrain.evaluation.metrics import Accuracy
+from mmpretrain.models.backbones.convnext import ConvNeXtBlock
 from mmpretrain.models.heads import ClsHead
+from mmpretrain.models.utils import SELayer, make_divisible
 
 from ...registry import register_model
 from ..backbones.cswin import CSWinBlock
 from ..deploy import deploy_module
 from ..layers.weight_init import init_transformer_weights
+from ..utils import ga_convnext_classifier_convert
 
 
 def decorrelation_loss(logits):
@@ -80,8 +84,8 @@ def aggregate(feats, num_stages, tap_stage):
 
 
 class GAStage5(nn.Module):
-    """The aggregated maps (:func:`aggregate`) through a 1x1 conv, a
-    LayerNorm and one CSWin block."""
+    """GA-CSWin's stage 5: the aggregated maps (:func:`aggregate`) through a
+    1x1 conv, a LayerNorm and one CSWin block."""
 
     def __init__(self, in_channels, dim, num_heads, split_size, drop_path=0.,
                  num_stages=4, tap_stage=2):
@@ -98,6 +102,55 @@ class GAStage5(nn.Module):
         x = self.conv(aggregate(feats, self.num_stages, self.tap_stage))
         size = tuple(x.shape[2:])
         return self.block(self.norm(nchw_to_nlc(x)), size), size
+
+
+class BottleneckStage5(nn.Module):
+    """GA-ConvNeXt's stage 5: the aggregated maps (:func:`aggregate`)
+    through one SE bottleneck (1x1 -> 3x3 -> SE -> 1x1, BN and ReLU, width
+    ``dim // 4``; the shortcut is a 1x1 conv with bias + BN), then ReLU.
+    Upstream's ``stages.4`` (``downsample`` there is ``shortcut`` here)."""
+
+    def __init__(self, in_channels, dim, drop_path=0., num_stages=4,
+                 tap_stage=2):
+        super().__init__()
+        self.num_stages = num_stages
+        self.tap_stage = tap_stage
+        mid = dim // 4
+        self.shortcut = nn.Sequential(
+            nn.Conv2d(in_channels, dim, 1), nn.BatchNorm2d(dim))
+        self.conv1 = nn.Conv2d(in_channels, mid, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid)
+        self.conv2 = nn.Conv2d(mid, mid, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(mid)
+        # timm's SE: reduction 1/4, rounded to a multiple of 8
+        self.se = SELayer(mid, squeeze_channels=make_divisible(mid / 4, 8))
+        self.conv3 = nn.Conv2d(mid, dim, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(dim)
+        self.act = nn.ReLU(inplace=True)
+        self.drop_path = DropPath(drop_path) if drop_path > 0. \
+            else nn.Identity()
+
+    def forward(self, feats):
+        """Return the tokens (B, H*W, dim) and (H, W) of the tap grid."""
+        x = aggregate(feats, self.num_stages, self.tap_stage)
+        y = self.act(self.bn1(self.conv1(x)))
+        y = self.se(self.act(self.bn2(self.conv2(y))))
+        y = self.drop_path(self.bn3(self.conv3(y)))
+        x = self.act(y + self.shortcut(x))
+        return nchw_to_nlc(x), tuple(x.shape[2:])
+
+
+class ConvNeXtGramBlock(ConvNeXtBlock):
+    """The branch block of GA-ConvNeXt: MMPretrain's ConvNeXt block (7x7
+    depthwise conv, LayerNorm, MLP, LayerScale) on the branch tokens."""
+
+    def __init__(self, dim, drop_path=0., layer_scale_init=1e-6):
+        super().__init__(dim, drop_path_rate=drop_path,
+                         layer_scale_init_value=layer_scale_init)
+
+    def forward(self, x, hw_shape):
+        """x: B, H*W, C -> B, H*W, C."""
+        return nchw_to_nlc(super().forward(nlc_to_nchw(x, hw_shape)))
 
 
 class ClassAttention(nn.Module):
@@ -187,9 +240,12 @@ class GAHead(ClsHead):
     GA-CSWin-T. The aggregation (:func:`aggregate`) keeps the grid of stage
     ``tap_stage``, so any input size works.
 
-    Each branch: 1x1 grouped conv ``embed_dim -> gram_dim`` + BN, a CSWin
-    block, the Gram matrix ``G = Z Z^T / N`` of its tokens (float32), whose
-    upper triangle (diagonal included) is L2-normalised and embedded by a
+    Stage 5 is ``stage5='cswin'`` (:class:`GAStage5`, GA-CSWin) or
+    ``'bottleneck'`` (:class:`BottleneckStage5`, GA-ConvNeXt). Each branch:
+    1x1 (grouped) conv ``embed_dim -> gram_dim`` + BN, a branch block
+    (``gram_block='cswin'``: a CSWin block; ``'convnext'``:
+    :class:`ConvNeXtGramBlock`), the Gram matrix ``G = Z Z^T / N`` of its
+    tokens (float32), whose upper triangle (diagonal included) is L2-normalised and embedded by a
     1x1 grouped conv + BN into a class token; one class-attention block over
     the stage-5 tokens; a Linear classifier.
 
@@ -211,22 +267,35 @@ class GAHead(ClsHead):
             from; its grid is the aggregation grid (stride 16 for GA-CSWin).
             Defaults to 2.
         embed_dim (int): stage-5 width. Defaults to 512.
-        stage5_heads (int): heads of the stage-5 CSWin block. Defaults to 16.
+        stage5 (str): the stage-5 block, 'cswin' or 'bottleneck'. Defaults
+            to 'cswin'.
+        gram_block (str): the branch block, 'cswin' or 'convnext'. Defaults
+            to 'cswin'.
+        stage5_heads (int): heads of a stage-5 CSWin block. Defaults to 16.
         split_size (int): stripe width of the stage-5 and branch CSWin
             blocks. Defaults to 7.
         num_branches (int): Defaults to 5.
         gram_dim (int): channels whose Gram matrix is taken. Defaults to 192.
         gram_heads (int): heads of the branch CSWin blocks. Defaults to 6.
-        gram_groups (int): groups of the contraction and embedding convs.
+        gram_groups (int): groups of the embedding convs (and of the
+            contraction convs unless ``contraction_groups`` is given).
             Defaults to 8.
+        contraction_groups (int, optional): groups of the contraction
+            convs (1 in GA-ConvNeXt). Defaults to ``gram_groups``.
         ga_heads (int), ga_head_dim (int): class-attention heads and their
             width. Defaults to 8 and 16.
         ga_mlp_ratio (float): class-attention MLP ratio. Defaults to 4.
         ga_mlp_groups (int): groups of the class-attention MLP convs (and of
             the channel shuffle between them). Defaults to 2.
-        layer_scale_init (float): initial LayerScale. Defaults to 1e-4.
+        layer_scale_init (float): initial LayerScale of the
+            class-attention blocks. Defaults to 1e-4.
+        gram_layer_scale_init (float): initial LayerScale of ConvNeXt
+            branch blocks. Defaults to 1e-6.
         drop_path_rate (float): stochastic depth of the head's blocks.
             Defaults to 0.
+        ga_drop_path_rate (float, optional): stochastic depth of the
+            class-attention blocks (0 in GA-ConvNeXt). Defaults to
+            ``drop_path_rate``.
         decorr_weight (float): lambda of the decorrelation term (negative
             pushes the branches apart). Defaults to -0.8.
         loss (dict): classification loss of every branch.
@@ -234,24 +303,35 @@ class GAHead(ClsHead):
             (the accuracy uses the summed logits).
     """
 
+    #: An official GA-ConvNeXt classifier checkpoint -> our keys (read by
+    #: ``upgrade_classifier_checkpoint``: ``mmpretrain.get_model(...,
+    #: pretrained=)``, ``load_from``; GA-CSWin's goes through CSWin's).
+    convert_classifier_checkpoint = staticmethod(
+        ga_convnext_classifier_convert)
+
     def __init__(self,
                  num_classes,
                  in_channels=(64, 128, 256, 512),
                  num_taps=4,
                  tap_stage=2,
                  embed_dim=512,
+                 stage5='cswin',
+                 gram_block='cswin',
                  stage5_heads=16,
                  split_size=7,
                  num_branches=5,
                  gram_dim=192,
                  gram_heads=6,
                  gram_groups=8,
+                 contraction_groups=None,
                  ga_heads=8,
                  ga_head_dim=16,
                  ga_mlp_ratio=4.,
                  ga_mlp_groups=2,
                  layer_scale_init=1e-4,
+                 gram_layer_scale_init=1e-6,
                  drop_path_rate=0.,
+                 ga_drop_path_rate=None,
                  decorr_weight=-0.8,
                  loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
                  topk=(1, ),
@@ -264,6 +344,13 @@ class GAHead(ClsHead):
         if not 0 <= tap_stage < len(in_channels):
             raise ValueError(f'tap_stage={tap_stage} is not a stage of '
                              f'in_channels={tuple(in_channels)}')
+        if stage5 not in ('cswin', 'bottleneck'):
+            raise ValueError(f"stage5={stage5!r}: 'cswin' or 'bottleneck'")
+        if gram_block not in ('cswin', 'convnext'):
+            raise ValueError(
+                f"gram_block={gram_block!r}: 'cswin' or 'convnext'")
+        if contraction_groups is None:
+            contraction_groups = gram_groups
         gram_size = gram_dim * (gram_dim + 1) // 2
         for name, channels in (('embed_dim', embed_dim),
                                ('gram_dim', gram_dim),
@@ -281,21 +368,34 @@ class GAHead(ClsHead):
             'triu', torch.triu_indices(gram_dim, gram_dim), persistent=False)
 
         agg_channels = sum(in_channels) + num_taps * in_channels[tap_stage]
-        self.stage5 = GAStage5(agg_channels, embed_dim, stage5_heads,
-                               split_size, drop_path_rate,
-                               len(in_channels), tap_stage)
+        if stage5 == 'cswin':
+            self.stage5 = GAStage5(agg_channels, embed_dim, stage5_heads,
+                                   split_size, drop_path_rate,
+                                   len(in_channels), tap_stage)
+        else:
+            self.stage5 = BottleneckStage5(agg_channels, embed_dim,
+                                           drop_path_rate, len(in_channels),
+                                           tap_stage)
         branches = range(num_branches)
         self.gram_contraction = nn.ModuleList(
-            conv_bn(embed_dim, gram_dim, gram_groups) for _ in branches)
-        self.gram_layer = nn.ModuleList(
-            CSWinBlock(gram_dim, gram_heads, split_size,
-                       drop_path=drop_path_rate) for _ in branches)
+            conv_bn(embed_dim, gram_dim, contraction_groups)
+            for _ in branches)
+        if gram_block == 'cswin':
+            self.gram_layer = nn.ModuleList(
+                CSWinBlock(gram_dim, gram_heads, split_size,
+                           drop_path=drop_path_rate) for _ in branches)
+        else:
+            self.gram_layer = nn.ModuleList(
+                ConvNeXtGramBlock(gram_dim, drop_path_rate,
+                                  gram_layer_scale_init) for _ in branches)
         self.gram_embedding = nn.ModuleList(
             conv_bn(gram_size, embed_dim, gram_groups) for _ in branches)
         self.ga = nn.ModuleList(
             ClassAttentionBlock(embed_dim, ga_heads, ga_head_dim,
                                 ga_mlp_ratio, ga_mlp_groups,
-                                layer_scale_init, drop_path_rate)
+                                layer_scale_init,
+                                drop_path_rate if ga_drop_path_rate is None
+                                else ga_drop_path_rate)
             for _ in branches)
         self.fc = nn.ModuleList(
             nn.Linear(embed_dim, num_classes) for _ in branches)
@@ -368,4 +468,11 @@ class GAHead(ClsHead):
         if self.init_cfg is not None:
             return super().init_weights()
         init_transformer_weights(self)
+        if isinstance(self.stage5, BottleneckStage5):
+            # GA-ConvNeXt: every conv truncated normal (std 0.02), zero bias
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    trunc_normal_(m.weight, std=.02)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
         self._is_init = True

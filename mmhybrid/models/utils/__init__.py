@@ -16,3 +16,8 @@ __all__ = ['CheckpointMismatchError', 'load_checked_state_dict',
 __all__ += ['ga_cswin_layout', 'ga_cswin_to_mmpretrain']
 __all__ += ['cswin_classifier_convert', 'shvit_classifier_convert',
             'upgrade_classifier_checkpoint']
+from .ckpt_convert import (ga_convnext_classifier_convert, ga_convnext_layout,
+                           ga_convnext_to_mmpretrain)
+
+__all__ += ['ga_convnext_classifier_convert', 'ga_convnext_layout',
+            'ga_convnext_to_mmpretrain']

@@ -176,3 +176,79 @@ def cswin_classifier_convert(state_dict):
     if ga_cswin_layout(state_dict) != 'upstream':
         return None
     return ga_cswin_to_mmpretrain(state_dict)
+
+
+# GA-ConvNeXt classifier (official ``GA/ga_convnext.py``, timm's ConvNeXt
+# layout) -> mmhybrid's MMPretrain ImageClassifier (``BlockTaps`` around
+# MMPretrain's ConvNeXt + ``GAHead(stage5='bottleneck',
+# gram_block='convnext')``):
+#   stem.{0,1}                    -> backbone.backbone.downsample_layers.0.*
+#   stages.K.downsample.{0,1}     -> backbone.backbone.downsample_layers.K.*
+#   stages.K.blocks.J.*           -> backbone.backbone.stages.K.J.*   (K < 4)
+#   stages.4.downsample.*         -> head.stage5.shortcut.*
+#   stages.4.se.fc{1,2}           -> head.stage5.se.conv{1,2}.conv
+#   stages.4.*                    -> head.stage5.*
+#   gram_layer.K.blocks.0.*       -> head.gram_layer.K.*
+#   gram_contraction / gram_embedding / ga / fc -> head.<same>
+# and inside ConvNeXt blocks: conv_dw -> depthwise_conv, mlp.fc1/fc2 ->
+# pointwise_conv1/2 (norm and gamma keep their names).
+_GA_CONVNEXT_RENAMES = [
+    (re.compile(r'^stem\.'), 'backbone.backbone.downsample_layers.0.'),
+    (re.compile(r'^stages\.([0-3])\.downsample\.'),
+     r'backbone.backbone.downsample_layers.\1.'),
+    (re.compile(r'^stages\.([0-3])\.blocks\.(\d+)\.'),
+     r'backbone.backbone.stages.\1.\2.'),
+    (re.compile(r'^stages\.4\.downsample\.'), 'head.stage5.shortcut.'),
+    (re.compile(r'^stages\.4\.se\.fc([12])\.'),
+     r'head.stage5.se.conv\1.conv.'),
+    (re.compile(r'^stages\.4\.'), 'head.stage5.'),
+    (re.compile(r'^gram_layer\.(\d+)\.blocks\.0\.'), r'head.gram_layer.\1.'),
+    (re.compile(r'^(gram_contraction|gram_embedding|ga|fc)\.'), r'head.\1.'),
+    (re.compile(r'\.conv_dw\.'), '.depthwise_conv.'),
+    (re.compile(r'\.mlp\.fc([12])\.(weight|bias)$'),
+     r'.pointwise_conv\1.\2'),
+]
+
+
+def ga_convnext_layout(state_dict):
+    """Return 'upstream' (the official GA-ConvNeXt classifier), 'mmhybrid'
+    (already converted) or None (not a GA-ConvNeXt classifier)."""
+    if any(k.startswith('head.gram_embedding.') for k in state_dict) and any(
+            k.startswith('backbone.backbone.downsample_layers.')
+            for k in state_dict):
+        return 'mmhybrid'
+    if any(k.startswith('gram_embedding.') for k in state_dict) and any(
+            k.startswith('stem.') for k in state_dict):
+        return 'upstream'
+    return None
+
+
+def ga_convnext_to_mmpretrain(state_dict):
+    """A GA-ConvNeXt classifier state dict (upstream or already converted)
+    -> the state dict of mmhybrid's ImageClassifier. Keys that match no rule
+    are returned unchanged, so a loader reports them as unexpected."""
+    layout = ga_convnext_layout(state_dict)
+    if layout is None:
+        raise ValueError('not a GA-ConvNeXt classifier state dict (no stem.* '
+                         'and gram_embedding.* keys)')
+    if layout == 'mmhybrid':
+        return OrderedDict(state_dict)
+    out = OrderedDict()
+    for k, v in state_dict.items():
+        new = k
+        for pattern, repl in _GA_CONVNEXT_RENAMES:
+            new = pattern.sub(repl, new)
+        # the ga blocks' grouped-conv MLP keeps its fc1/fc2 names
+        if new.startswith('head.ga.'):
+            new = 'head.' + k
+        out[new] = v
+    return out
+
+
+def ga_convnext_classifier_convert(state_dict):
+    """An official GA-ConvNeXt classifier state dict -> mmhybrid's
+    ImageClassifier keys; None for any other layout (``GAHead``'s
+    ``convert_classifier_checkpoint``: MMPretrain's ConvNeXt has none)."""
+    if ga_convnext_layout(state_dict) != 'upstream':
+        return None
+    return ga_convnext_to_mmpretrain(state_dict)
