@@ -165,8 +165,8 @@ def test_converter_refuses_to_overwrite_and_bad_input(tmp_path):
 def test_converted_checkpoint_serves_the_detection_backbone(tmp_path):
     """The Mask R-CNN config's head-free ConvNeXt loads the converted
     classifier with prefix 'backbone.backbone.' (as its comment says)."""
+    from mmdet.registry import MODELS
     from mmengine.config import Config
-    from mmpretrain.registry import MODELS
     state_dict = deterministic_state_dict(manifest('ga_convnext_t'))
     src = tmp_path / 'ga.pth'
     torch.save({'model': state_dict}, src)
@@ -174,8 +174,7 @@ def test_converted_checkpoint_serves_the_detection_backbone(tmp_path):
     assert _convert(src, dst).returncode == 0
     cfg = Config.fromfile(
         osp.join(ROOT, 'configs', 'maskrcnn_ga_convnext_t_coco.py'))
-    backbone_cfg = cfg.model.backbone.copy()
-    backbone_cfg.type = backbone_cfg.type.split('.')[-1]
+    backbone_cfg = cfg.model.backbone.copy()  # 'mmpretrain.ConvNeXt'
     backbone_cfg.init_cfg = dict(type='Pretrained', checkpoint=str(dst),
                                  prefix='backbone.backbone.')
     backbone = MODELS.build(backbone_cfg)

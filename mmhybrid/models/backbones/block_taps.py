@@ -55,8 +55,13 @@ class BlockTaps(BaseModule):
 
     def __init__(self, backbone, stages, taps=(), init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        from mmengine.registry import DefaultScope
         from mmpretrain.registry import MODELS
-        self.backbone = MODELS.build(backbone)
+
+        # in MMPretrain's scope whatever the caller's default scope is (an
+        # mmdet/mmseg run sets its own process-wide)
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            self.backbone = MODELS.build(backbone)
         self.own_outputs = stages is None
         self.stages = () if stages is None else tuple(stages)
         self.taps = tuple(taps)
