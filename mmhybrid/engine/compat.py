@@ -33,14 +33,51 @@ config imports it through ``custom_imports``), so ``tools/``, user scripts and
    lazily the first time MMPretrain registers its own.
 """
 import functools
+import importlib.abc
+import importlib.util
 import logging
 import os
 import re
+import sys
 import types
 
 import torch
 
 from .safe_load import safe_load, safe_load_url
+
+
+class _PatchAfterImport(importlib.abc.MetaPathFinder):
+    """Runs ``patch(module)`` right after ``target`` is first imported, then
+    leaves ``sys.meta_path``."""
+
+    def __init__(self, target, patch):
+        self.target, self.patch = target, patch
+
+    def find_spec(self, fullname, path, target_module=None):
+        if fullname != self.target:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_patch(module):
+            exec_module(module)
+            self.patch(module)
+
+        spec.loader.exec_module = exec_then_patch
+        return spec
+
+
+def patch_after_import(target, patch):
+    """``patch(module)`` now if the module ``target`` is imported, else as
+    soon as it is (once; importing mmhybrid imports no framework API)."""
+    if target in sys.modules:
+        patch(sys.modules[target])
+    elif not any(isinstance(f, _PatchAfterImport) and f.target == target
+                 and f.patch is patch for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchAfterImport(target, patch))
 
 _PATCHED = False
 
@@ -245,10 +282,7 @@ def _patch_inferencer_scopes():
     afterwards. Subclasses defined later (mmpretrain imported after
     mmhybrid, a user's own inferencer) are wrapped when they are created.
     """
-    import importlib.abc
-    import importlib.util
     import inspect
-    import sys
 
     from mmengine.infer import BaseInferencer
     from mmengine.registry import DefaultScope
@@ -303,30 +337,8 @@ def _patch_inferencer_scopes():
     def patch_mmpretrain(module):
         wrap_tree(module.BaseInferencer, lambda *_: 'mmpretrain')
 
-    target = 'mmpretrain.apis.base'  # not a subclass of mmengine's
-    if target in sys.modules:
-        patch_mmpretrain(sys.modules[target])
-        return
-
-    class PatchAfterImport(importlib.abc.MetaPathFinder):
-
-        def find_spec(self, fullname, path, target_module=None):
-            if fullname != target:
-                return None
-            sys.meta_path.remove(self)
-            spec = importlib.util.find_spec(fullname)
-            if spec is None or spec.loader is None:
-                return spec
-            exec_module = spec.loader.exec_module
-
-            def exec_then_patch(module):
-                exec_module(module)
-                patch_mmpretrain(module)
-
-            spec.loader.exec_module = exec_then_patch
-            return spec
-
-    sys.meta_path.insert(0, PatchAfterImport())
+    # mmpretrain.apis.base's inferencer is not a subclass of mmengine's
+    patch_after_import('mmpretrain.apis.base', patch_mmpretrain)
 
 
 def _patch_classifier_checkpoint_upgrade():

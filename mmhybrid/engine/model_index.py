@@ -11,10 +11,7 @@ classifiers go into MMPretrain's hub: the detection and segmentation entries
 of the index are for ``mim`` and the reader, as ``get_model`` builds
 MMPretrain models only.
 """
-import importlib.abc
-import importlib.util
 import os.path as osp
-import sys
 
 CLASSIFICATION = 'Image Classification'
 _REGISTERED = False
@@ -80,31 +77,8 @@ def _patch_model_hub(module):
     hub._register_mmpretrain_models = classmethod(_register_mmpretrain_models)
 
 
-class _PatchAfterImport(importlib.abc.MetaPathFinder):
-    """Patches ``mmpretrain.apis.model`` right after it is first imported
-    (importing mmpretrain is not part of importing mmhybrid)."""
-
-    def find_spec(self, fullname, path, target_module=None):
-        if fullname != _TARGET:
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_then_patch(module):
-            exec_module(module)
-            _patch_model_hub(module)
-
-        spec.loader.exec_module = exec_then_patch
-        return spec
-
-
 def register_with_mmpretrain():
     """Make MMPretrain's ``ModelHub`` register mmhybrid's index along with
     its own (idempotent; nothing is read until a name is looked up)."""
-    if _TARGET in sys.modules:
-        _patch_model_hub(sys.modules[_TARGET])
-    elif not any(isinstance(f, _PatchAfterImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _PatchAfterImport())
+    from .compat import patch_after_import
+    patch_after_import(_TARGET, _patch_model_hub)
