@@ -8,6 +8,28 @@
         configs/imagenet_shvit_s2.py --deploy --out bench.json --plot acc.png
     # the plot again from that JSON, without timing
     python tools/analysis_tools/benchmark.py --replot bench.json --plot acc.png
+    # a whole detector's predict, part by part, against mmdet's own R50
+    python tools/analysis_tools/benchmark.py configs/maskrcnn_shvit_s4_coco.py \
+        --task --deploy --bf16 --threads 2 \
+        --baseline mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py
+
+Task mode (``--task``): each config's whole ``test_step`` (data
+preprocessor, model, post-processing: box decoding, NMS, mask pasting, logit
+resizing) on one random image of the config's test size (detection: the test
+``Resize`` scale; segmentation: the crop; ``--shape`` overrides), with the
+time of each part (backbone, neck, RPN and its convs, RoI bbox / mask
+branches, decode head; "other" is the rest: data movement, post-processing)
+and the peak memory of one predict run alone. Forms: as trained (fp32),
+``--deploy`` (the whole model's ``switch_to_deploy``), ``--bf16`` (the
+deploy form, else the model as trained, under CPU bf16 autocast with mmcv ops
+and box decoding in fp32: :func:`mmhybrid.models.bf16.enable_bf16`).
+``--baseline`` models (stock OpenMMLab configs; ``mmdet::``/``mmseg::``
+paths allowed) are timed as shipped, and in bf16 with ``--bf16``. All forms
+alternate every iteration in one window (ABBA), and every row gives its
+speed-up (baseline latency / its latency) over each baseline form. With
+random weights a detector keeps no detection (its scores stay under the
+threshold), so its mask branch never runs; ``--score-thr 0`` keeps
+``max_per_img`` detections per image, the load of trained weights.
 
 Protocol (SHViT's speed test): random input, ``--warmup-secs`` of warm-up
 then a time-based window of ``--secs``; every iteration is synchronised on
@@ -49,6 +71,8 @@ import torch
 
 from mmhybrid.apis import (TensorForward, build_model, config_task,
                            count_complexity, load_config, test_resolution)
+from mmhybrid.apis.task_timing import (PartTimer, count_predictions,
+                                       predict_batch, task_input_size)
 from mmhybrid.models.deploy import FusedConv2d
 from mmhybrid.utils import switch_to_deploy
 
@@ -92,6 +116,18 @@ def parse_args(argv=None):
                    help='redraw --plot (and reprint the table) from the JSON '
                    'of an earlier run instead of timing again')
     p.add_argument('--no-progress', action='store_true')
+    task = p.add_argument_group('task mode (whole predict)')
+    task.add_argument('--task', action='store_true',
+                      help='time the whole test_step of each config, part '
+                      'by part')
+    task.add_argument('--baseline', nargs='+', default=[],
+                      metavar='CONFIG_OR_mmdet::PATH',
+                      help='stock model(s) timed alternately with ours')
+    task.add_argument('--bf16', action='store_true',
+                      help='also time the CPU bf16 form')
+    task.add_argument('--score-thr', type=float, default=None,
+                      help='detectors: override the test score threshold '
+                      '(0: every image keeps max_per_img detections)')
     args = p.parse_args(argv)
     if args.replot:
         if not args.plot:
@@ -107,6 +143,15 @@ def parse_args(argv=None):
         args.dtype = ['fp16' if args.device.startswith('cuda') else 'bf16']
     if args.shape is not None and len(args.shape) not in (1, 2):
         p.error('--shape takes H or H W')
+    if (args.baseline or args.bf16 or args.score_thr is not None) and \
+            not args.task:
+        p.error('--baseline, --bf16 and --score-thr need --task')
+    if args.task and (args.backbone or not args.configs):
+        p.error('--task times configs (not --backbone)')
+    if args.task and args.plot:
+        p.error('--plot is for classifier throughput, not --task')
+    if args.bf16 and args.device != 'cpu':
+        p.error('--bf16 is a CPU mode (use --amp on GPU)')
     return args
 
 
@@ -355,6 +400,167 @@ def benchmark(args):
     return results
 
 
+def _task_config(path, score_thr):
+    if '::' in path:  # a stock config of an installed OpenMMLab package
+        from mmengine.hub import get_config
+        cfg = load_config(get_config(path))
+    else:
+        cfg = load_config(path)
+    if score_thr is not None:
+        tc = cfg.model.get('test_cfg') or {}
+        stages = [tc[k] for k in ('rcnn', 'rpn') if k in tc] or [tc]
+        hits = [st for st in stages if 'score_thr' in st]
+        if not hits:
+            raise SystemExit(f'--score-thr: {path} has no test score_thr')
+        hits[0]['score_thr'] = score_thr
+    return cfg
+
+
+def _task_forms(args):
+    """``[(role, config path, mode, dtype)]`` in timing order."""
+    forms = []
+    for path in args.configs:
+        modes = ['unfused', 'deploy'] if args.deploy else ['unfused']
+        forms += [('ours', path, m, 'fp32') for m in modes]
+        if args.bf16:
+            forms.append(('ours', path, modes[-1], 'bf16'))
+    for path in args.baseline:
+        forms.append(('baseline', path, 'unfused', 'fp32'))
+        if args.bf16:
+            forms.append(('baseline', path, 'unfused', 'bf16'))
+    return forms
+
+
+def _form_name(row):
+    return row['mode'] + ('' if row['dtype'] == 'fp32' else ' + bf16')
+
+
+class TimedPredict:
+    """One form of one model: its whole ``test_step`` on a fixed batch, with
+    a clock per part (:class:`~mmhybrid.apis.task_timing.PartTimer`)."""
+
+    def __init__(self, role, path, mode, dtype, args, device, shape):
+        self.role, self.path, self.mode, self.dtype = role, path, mode, dtype
+        self.name = osp.splitext(osp.basename(path.split('::')[-1]))[0]
+        cfg = _task_config(path, args.score_thr)
+        self.task = config_task(cfg)
+        model = build_model(cfg, device=str(device))
+        self.switched = switch_to_deploy(model) if mode == 'deploy' else []
+        self.ctx = nullcontext
+        if dtype == 'bf16':
+            from mmhybrid.models.bf16 import bf16_autocast, enable_bf16
+            enable_bf16(model)
+            self.ctx = bf16_autocast
+        self.hw = shape or task_input_size(cfg, self.task)
+        self.batch = predict_batch(self.task, self.hw, device)
+        self.model, self.device = model, device
+        self.parts = PartTimer(model, device).__enter__()
+        self.times, self.dets = [], None
+
+    def step(self, record):
+        self.parts.recording = record
+        with torch.inference_mode(), self.ctx():
+            t0 = time.perf_counter()
+            out = self.model.test_step(self.batch)
+            _sync(self.device)
+            t1 = time.perf_counter()
+        if record:
+            self.times.append(t1 - t0)
+        self.dets = count_predictions(out)
+        return t1
+
+    def peak_memory(self):
+        """Peak memory (MB) of one predict run alone, and how measured."""
+        kind = _reset_peak_memory(self.device)
+        self.step(record=False)
+        return _peak_memory_mb(self.device, kind), kind
+
+    def row(self):
+        n = len(self.times)
+        return dict(model=self.name, config=self.path, role=self.role,
+                    mode=self.mode, dtype=self.dtype, task=self.task,
+                    shape=list(self.hw), iters=n,
+                    latency_ms=1000 * sum(self.times) / n,
+                    latency_median_ms=1000 * statistics.median(self.times),
+                    parts_ms=self.parts.mean_ms(n),
+                    detections=self.dets)
+
+
+def benchmark_task(args):
+    """Rows of the task mode, one per form (see the module docstring)."""
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    shape = (args.shape[0], args.shape[-1]) if args.shape else None
+    forms = _task_forms(args)
+    bar = None
+    if not args.no_progress:
+        from mmengine.utils import ProgressBar
+        bar = ProgressBar(len(forms), file=sys.stderr)
+    timed = []
+    for form in forms:
+        timed.append(TimedPredict(*form, args, device, shape))
+        if timed[-1].mode == 'deploy' and not timed[-1].switched:
+            raise SystemExit(f'--deploy: {timed[-1].name} has nothing to '
+                             'switch')
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        sys.stderr.write('\n')
+    peaks = [t.peak_memory() for t in timed]  # one predict each, alone
+    run_window(timed, args.warmup_secs, record=False)
+    run_window(timed, args.secs, record=True)
+    rows = []
+    for t, (peak, kind) in zip(timed, peaks):
+        row = t.row()
+        row.update(threads=torch.get_num_threads(), device=str(device),
+                   peak_memory_mb=round(peak, 1), peak_memory_kind=kind)
+        rows.append(row)
+    for row in rows:  # latency of each baseline form / ours
+        row['speedup'] = {
+            f"{b['model']} {_form_name(b)}":
+            b['latency_ms'] / row['latency_ms']
+            for b in rows if b['role'] == 'baseline'}
+    return rows
+
+
+def task_table(rows):
+    """Latency per form (with the speed-up over every baseline form), then
+    the per-part breakdown in ms per image."""
+    bases = [f"{b['model']} {_form_name(b)}" for b in rows
+             if b['role'] == 'baseline']
+    head = ('| model | form | input | predict ms (median) | peak MB | dets |'
+            + ''.join(f' vs {b} |' for b in bases))
+    lines = [head, '|' + '---|' * (head.count('|') - 1)]
+    for r in rows:
+        dets = '-' if r['detections'] is None else r['detections']
+        lines.append(
+            f"| {r['model']} | {_form_name(r)} | "
+            f"{r['shape'][0]}x{r['shape'][1]} | {r['latency_ms']:.0f} "
+            f"({r['latency_median_ms']:.0f}) | {r['peak_memory_mb']:.0f} | "
+            f'{dets} |' + ''.join(f" {r['speedup'][b]:.2f}x |"
+                                  for b in bases))
+    labels = []
+    for r in rows:
+        labels += [k for k in r['parts_ms'] if k not in labels]
+    cols = [f"{r['model']} {_form_name(r)}" for r in rows]
+    lines += ['', '| part (ms) | ' + ' | '.join(cols) + ' |',
+              '|---|' + '---:|' * len(cols)]
+    for label in labels + ['other']:
+        cells = []
+        for r in rows:
+            p = r['parts_ms']
+            if label == 'other':  # data movement, post-processing
+                cells.append(r['latency_ms'] - sum(
+                    v for k, v in p.items() if '.' not in k))
+            else:
+                cells.append(p.get(label))
+        name = '. ' + label.split('.', 1)[1] if '.' in label else label
+        lines.append(f'| {name} | ' + ' | '.join(
+            '-' if v is None else f'{v:.0f}' for v in cells) + ' |')
+    return '\n'.join(lines)
+
+
 def table(results):
     head = ('| model | mode | dtype | batch | input | img/s | latency ms '
             '| peak MB | GFLOP/s | GEMM GFLOP/s (mm / 1x1 conv) '
@@ -450,8 +656,12 @@ def main(argv=None):
         plot(results, args.plot)
         print(f'wrote {args.plot}')
         return
-    results = benchmark(args)
-    print(table(results))
+    if args.task:
+        results = benchmark_task(args)
+        print(task_table(results))
+    else:
+        results = benchmark(args)
+        print(table(results))
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         meta = dict(torch=torch.__version__, device=args.device,

@@ -1,0 +1,181 @@
+"""Timing a whole model's ``predict`` (a detector, segmentor or classifier as
+a user runs it through ``test_step``), part by part.
+
+Used by ``tools/analysis_tools/benchmark.py CONFIG --task``; the pieces:
+
+* :func:`predict_batch` - one random image of a given size, packed as the
+  test dataloader packs it (``inputs`` + data samples with the metainfo the
+  task's ``predict`` reads), so ``model.test_step(batch)`` runs the data
+  preprocessor, the model and its post-processing (box decoding, NMS, mask
+  pasting, logit resizing);
+* :class:`PartTimer` - wall time per part (backbone, neck, RPN, RoI heads,
+  decode head, ...), recorded by hooks on the parts' ``__call__`` and by
+  wrapping their ``predict*`` methods (nothing on the model class changes);
+* :func:`task_input_size` - the image size a config's test pipeline feeds
+  its model.
+"""
+import time
+from collections import OrderedDict
+
+import torch
+
+# (label, attribute path from the model, what is timed): 'call' is the
+# module's __call__ (hooks, so deploy hooks count), otherwise the named
+# method. A label with a leading '.' is a sub-part of the part above it.
+PARTS = (
+    ('data_preprocessor', 'data_preprocessor', 'call'),
+    ('backbone', 'backbone', 'call'),
+    ('neck', 'neck', 'call'),
+    ('rpn_head', 'rpn_head', 'predict'),
+    ('.convs', 'rpn_head', 'call'),
+    ('roi_head', 'roi_head', 'predict'),
+    ('.bbox RoIAlign', 'roi_head.bbox_roi_extractor', 'call'),
+    ('.bbox head', 'roi_head.bbox_head', 'call'),
+    ('.mask RoIAlign', 'roi_head.mask_roi_extractor', 'call'),
+    ('.mask head', 'roi_head.mask_head', 'call'),
+    ('bbox_head', 'bbox_head', 'predict'),
+    ('.convs', 'bbox_head', 'call'),
+    ('decode_head', 'decode_head', 'predict'),
+    ('head', 'head', 'predict'),
+)
+
+
+def _sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+class PartTimer:
+    """Accumulates the wall time of each part of ``model`` present in
+    :data:`PARTS` while ``recording`` is True. Use as a context manager:
+    hooks and method wrappers are removed on exit."""
+
+    def __init__(self, model, device):
+        self.model, self.device = model, device
+        self.times = OrderedDict()
+        self.recording = False
+        self._undo = []
+
+    def parts(self):
+        """``[(label, module, how)]`` for the parts this model has; a
+        sub-part's label is ``parent.sub``."""
+        out, parent = [], None
+        for label, path, how in PARTS:
+            m = self.model
+            for attr in path.split('.'):
+                m = getattr(m, attr, None)
+            ok = isinstance(m, torch.nn.Module) and (
+                how == 'call' or callable(getattr(m, how, None)))
+            if label.startswith('.'):
+                if ok and parent is not None and \
+                        (path + '.').startswith(parent[1] + '.'):
+                    out.append((parent[0] + label, m, how))
+            else:
+                parent = (label, path) if ok else None
+                if ok:
+                    out.append((label, m, how))
+        return out
+
+    def mean_ms(self, iters):
+        """``{label: ms per iteration}`` in :data:`PARTS` order."""
+        return {label: 1000 * self.times[label] / iters
+                for label, _, _ in self.parts() if label in self.times}
+
+    def _clock(self, label):
+        starts = []
+
+        def start(*_):
+            _sync(self.device)
+            starts.append(time.perf_counter())
+
+        def stop(*_):
+            _sync(self.device)
+            t = time.perf_counter() - starts.pop()
+            if self.recording:
+                self.times[label] = self.times.get(label, 0.) + t
+
+        return start, stop
+
+    def __enter__(self):
+        for label, module, how in self.parts():
+            start, stop = self._clock(label)
+            if how == 'call':
+                handles = (module.register_forward_pre_hook(
+                    lambda m, a, _s=start: _s(), prepend=True),
+                    module.register_forward_hook(
+                        lambda m, a, o, _s=stop: _s(), always_call=True))
+                self._undo.append(lambda h=handles: [x.remove() for x in h])
+                continue
+            method = getattr(module, how)
+
+            def timed(*args, _method=method, _start=start, _stop=stop,
+                      **kwargs):
+                _start()
+                try:
+                    return _method(*args, **kwargs)
+                finally:
+                    _stop()
+
+            setattr(module, how, timed)  # an instance attribute, undone
+            self._undo.append(lambda m=module, h=how: delattr(m, h))
+        return self
+
+    def __exit__(self, *exc):
+        while self._undo:
+            self._undo.pop()()
+
+
+def task_input_size(cfg, task):
+    """``(H, W)`` of the images the config's test pipeline gives its model:
+    the test ``Resize`` scale (mmdet/mmseg write it ``(W, H)``; a
+    keep-ratio resize fits the image inside it, so an image of exactly that
+    size is the largest the model sees) for detection; the data
+    preprocessor's ``size`` (the crop) for segmentation when set; the
+    square crop/scale for classification."""
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    if task == 'segmentation':
+        size = cfg.model.get('data_preprocessor', {}).get('size')
+        if size:
+            return tuple(size)
+    for t in pipeline:
+        for key in ('crop_size', 'scale'):
+            v = t.get(key)
+            if v is None:
+                continue
+            if isinstance(v, int):
+                return (v, v)
+            if task == 'classification':
+                return (max(v), max(v))
+            return (min(v), max(v)) if task == 'segmentation' else \
+                (v[1], v[0])
+    raise ValueError(f'no Resize scale or crop_size in the test pipeline of '
+                     f'{cfg.filename}; give --shape H W')
+
+
+def predict_batch(task, hw, device='cpu', seed=0):
+    """A test batch of one random uint8 image of size ``hw`` (what a test
+    dataloader yields after ``PackDetInputs``/``PackSegInputs``/
+    ``PackInputs``), for ``model.test_step``."""
+    h, w = hw
+    g = torch.Generator().manual_seed(seed)
+    img = torch.randint(0, 256, (3, h, w), generator=g,
+                        dtype=torch.uint8).to(device)
+    meta = dict(img_shape=(h, w), ori_shape=(h, w))
+    if task == 'detection':
+        from mmdet.structures import DetDataSample
+        sample = DetDataSample(metainfo=dict(meta, scale_factor=(1., 1.)))
+    elif task == 'segmentation':
+        from mmseg.structures import SegDataSample
+        sample = SegDataSample(metainfo=dict(meta, scale_factor=(1., 1.)))
+    elif task == 'classification':
+        from mmpretrain.structures import DataSample
+        sample = DataSample(metainfo=meta)
+    else:
+        raise ValueError(f'unknown task {task!r}')
+    return dict(inputs=[img], data_samples=[sample])
+
+
+def count_predictions(outputs):
+    """Instances per image (detection), else None."""
+    inst = getattr(outputs[0], 'pred_instances', None)
+    return None if inst is None else len(inst)
