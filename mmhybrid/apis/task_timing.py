@@ -132,20 +132,19 @@ def task_input_size(cfg, task):
     size is the largest the model sees) for detection; the data
     preprocessor's ``size`` (the crop) for segmentation when set; the
     square crop/scale for classification."""
-    pipeline = cfg.test_dataloader.dataset.pipeline
+    if task == 'classification':
+        from .runner import test_resolution
+        size = test_resolution(cfg)
+        return (size, size)
     if task == 'segmentation':
         size = cfg.model.get('data_preprocessor', {}).get('size')
         if size:
             return tuple(size)
-    for t in pipeline:
-        for key in ('crop_size', 'scale'):
-            v = t.get(key)
-            if v is None:
-                continue
-            if isinstance(v, int):
-                return (v, v)
-            if task == 'classification':
-                return (max(v), max(v))
+    for t in cfg.test_dataloader.dataset.pipeline:
+        v = t.get('scale')
+        if isinstance(v, int):
+            return (v, v)
+        if v is not None:
             return (min(v), max(v)) if task == 'segmentation' else \
                 (v[1], v[0])
     raise ValueError(f'no Resize scale or crop_size in the test pipeline of '

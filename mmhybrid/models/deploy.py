@@ -415,7 +415,7 @@ def parallel_roi_align(module):
         if type(child) is RoIAlign:
             setattr(module, name, ParallelRoIAlign(child))
             count += 1
-        else:
+        elif not isinstance(child, ParallelRoIAlign):
             count += parallel_roi_align(child)
     return count
 
@@ -439,6 +439,13 @@ def switch_to_deploy(model):
 
     Returns the class names of what was switched; empty if the model has
     no deploy form."""
+    done = _switch_parts(model)
+    if parallel_roi_align(model):
+        done.append('RoIAlign')
+    return done
+
+
+def _switch_parts(model):
     if callable(getattr(model, 'switch_to_deploy', None)):
         model.switch_to_deploy()
         return [type(model).__name__]
@@ -448,12 +455,10 @@ def switch_to_deploy(model):
             continue
         if callable(getattr(child, 'switch_to_deploy', None)) or \
                 name not in PART_NAMES:
-            done += switch_to_deploy(child)
+            done += _switch_parts(child)
         elif any(p.dim() == 4 for p in child.parameters()) or \
                 any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                     for m in child.modules()):
             deploy_part(child)
             done.append(type(child).__name__)
-    if parallel_roi_align(model):
-        done.append('RoIAlign')
     return done

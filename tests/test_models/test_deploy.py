@@ -280,3 +280,132 @@ def test_every_family_deploys_to_the_same_function(config):
     assert all(f.is_contiguous() for f in feats)
     assert any(isinstance(m, FusedConv2d) for m in model.modules())
     assert not any(type(m) is nn.Conv2d for m in model.backbone.modules())
+
+
+def _randomise_bns(model):
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            _random_bn(m)
+    return model
+
+
+def _close(out, ref, tol):
+    """Nested outputs (tuples/lists of tensors) equal within ``tol``."""
+    if isinstance(ref, torch.Tensor):
+        torch.testing.assert_close(out, ref, rtol=tol, atol=tol)
+        return 1
+    assert type(out) is type(ref) and len(out) == len(ref)
+    return sum(_close(o, r, tol) for o, r in zip(out, ref))
+
+
+def test_whole_detector_deploys_to_the_same_function():
+    """Mask R-CNN (SHViT-S1, BN in the neck): backbone, neck, RPN, RoI
+    extractors (ParallelRoIAlign), bbox and mask heads all switch; each part
+    equals the model as trained on the same input (the RoI heads on the same
+    proposals), and so do the predictions (max_per_img detections: the mask head
+    runs), up to the float noise that box decoding passes on."""
+    from mmhybrid.apis.task_timing import predict_batch
+    from mmhybrid.models.deploy import ParallelRoIAlign
+    model = _randomise_bns(build_model(
+        osp.join(ROOT, 'configs/demo/maskrcnn_shvit_s1_toy.py'),
+        cfg_options={'model.test_cfg.rcnn.score_thr': 0.}))
+    batch = predict_batch('detection', (128, 160))
+    data = model.data_preprocessor(batch)
+    inputs, samples = data['inputs'], data['data_samples']
+
+    def parts(proposals=None):
+        feats = model.extract_feat(inputs)
+        if proposals is None:
+            proposals = model.rpn_head.predict(feats, samples, rescale=False)
+        return (feats, model.rpn_head(feats),
+                model.roi_head.forward(feats, proposals, samples)), proposals
+
+    with torch.no_grad():
+        ref, proposals = parts()
+        ref_pred = model.test_step(batch)[0].pred_instances
+        switched = switch_to_deploy(model)
+        out, _ = parts(proposals)
+        pred = model.test_step(batch)[0].pred_instances
+    for part in ('SHViT', 'TransposedConvFPN', 'RPNHead', 'FCNMaskHead',
+                 'RoIAlign'):
+        assert part in switched
+    assert model.neck.deploy and model.roi_head.mask_head.deploy
+    assert sum(isinstance(m, ParallelRoIAlign) for m in model.modules()) == 8
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                   for m in model.modules())
+    # 5 neck maps, 2 x 5 RPN maps, bbox scores/deltas, mask logits
+    assert _close(out, ref, 1e-4) == 18
+    assert len(pred) == len(ref_pred) == model.test_cfg.rcnn.max_per_img
+    torch.testing.assert_close(pred.scores, ref_pred.scores, rtol=1e-3,
+                               atol=1e-4)
+    torch.testing.assert_close(pred.bboxes, ref_pred.bboxes, rtol=1e-3,
+                               atol=0.05)
+    assert (pred.masks != ref_pred.masks).float().mean() < 1e-3
+
+
+@pytest.mark.parametrize('config,shape', [
+    ('configs/demo/fpn_shvit_s1_toy.py', (96, 128)),
+    ('configs/upernet_shvit_s4_ade20k.py', (128, 128))])
+def test_whole_segmentor_deploys_to_the_same_function(config, shape):
+    """Semantic FPN and UperNet (BN + ReLU ConvModules in the decode head;
+    UperNet's bottleneck reduces over 2048 x 3 x 3 and stays NCHW)."""
+    from mmhybrid.apis.task_timing import predict_batch
+    model = _randomise_bns(build_model(osp.join(ROOT, config)))
+    batch = predict_batch('segmentation', shape)
+    data = model.data_preprocessor(batch)
+    with torch.no_grad():
+        ref = model(**data, mode='tensor')
+        ref_pred = model.test_step(batch)[0]
+        switched = switch_to_deploy(model)
+        out = model(**data, mode='tensor')
+        pred = model.test_step(batch)[0]
+    assert type(model.decode_head).__name__ in switched
+    head = model.decode_head
+    fused = [m for m in head.modules() if isinstance(m, FusedConv2d)]
+    assert any(m.act == 'relu' for m in fused)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                   for m in head.modules())
+    if 'upernet' in config:
+        assert any(m.prefers_nchw() and m.weight.is_contiguous()
+                   for m in fused)
+    # float noise of reductions over up to 2048 x 3 x 3 terms: 1e-4 of the
+    # logits' range
+    atol = 1e-4 * float(ref.abs().max())
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=atol)
+    torch.testing.assert_close(pred.seg_logits.data,
+                               ref_pred.seg_logits.data, rtol=1e-4,
+                               atol=atol)
+    assert (pred.pred_sem_seg.data != ref_pred.pred_sem_seg.data
+            ).float().mean() < 1e-3
+
+
+def test_parallel_roi_align_equals_mmcv(monkeypatch):
+    import torchvision
+    from mmcv.ops import RoIAlign
+
+    from mmhybrid.models.deploy import ParallelRoIAlign
+    feats = torch.randn(2, 16, 40, 56)
+    xy = torch.rand(50, 2) * torch.tensor([200., 140.])
+    rois = torch.cat([torch.randint(0, 2, (50, 1)).float(), xy,
+                      xy + torch.rand(50, 2) * 60 + 1], 1)
+    calls, tv_roi_align = [], torchvision.ops.roi_align
+
+    def counted(input, rois, *args):
+        calls.append(len(rois))
+        return tv_roi_align(input, rois, *args)
+
+    monkeypatch.setattr(torchvision.ops, 'roi_align', counted)
+    monkeypatch.setattr(torch, 'get_num_threads', lambda: 2)
+    for aligned, ratio in ((True, 0), (False, 2)):
+        op = RoIAlign(7, 0.25, ratio, aligned=aligned)
+        fast = ParallelRoIAlign(op)
+        calls.clear()
+        with torch.no_grad():
+            out = fast(feats, rois)
+        assert calls == [25, 25]  # one chunk per thread
+        torch.testing.assert_close(out, op(feats, rois), rtol=1e-5,
+                                   atol=1e-6)
+    fast = copy.deepcopy(fast)
+    x = feats.requires_grad_()  # autograd: mmcv's op, with gradients
+    fast(x, rois).sum().backward()
+    assert x.grad is not None

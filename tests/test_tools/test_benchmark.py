@@ -81,10 +81,57 @@ def test_plot_two_configs(tmp_path):
     assert '| imagenet_shvit_s2 | unfused |' in r.stdout
 
 
-def test_deploy_of_a_model_without_deploy_form_is_refused():
+def test_task_mode_breaks_a_detector_down_against_a_stock_baseline(tmp_path):
+    """The whole predict of the toy Mask R-CNN (as trained and deployed)
+    alternating with mmdet's own R50 Mask R-CNN, part by part."""
+    out = tmp_path / 'task.json'
     r = subprocess.run(
         [sys.executable, 'tools/analysis_tools/benchmark.py',
-         'configs/maskrcnn_ham_r50_coco.py', '--deploy', *TINY],
+         'configs/demo/maskrcnn_shvit_s1_toy.py', '--task', '--deploy',
+         '--baseline', 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+         '--score-thr', '0', '--shape', '96', '128', '--threads', '1',
+         '--warmup-secs', '0', '--secs', '0.5', '--no-progress',
+         '--out', str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.returncode != 0
-    assert 'has no module with switch_to_deploy()' in r.stderr
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = json.loads(out.read_text())['results']
+    assert [(x['role'], x['mode']) for x in rows] == [
+        ('ours', 'unfused'), ('ours', 'deploy'), ('baseline', 'unfused')]
+    base = rows[-1]
+    assert base['model'] == 'mask-rcnn_r50_fpn_1x_coco'
+    for x in rows:
+        assert x['shape'] == [96, 128] and x['iters'] >= 1
+        assert x['peak_memory_mb'] > 0 and x['detections'] > 0
+        parts = x['parts_ms']
+        for part in ('backbone', 'neck', 'rpn_head', 'rpn_head.convs',
+                     'roi_head', 'roi_head.bbox RoIAlign',
+                     'roi_head.mask head'):
+            assert parts[part] > 0, part
+        top = sum(v for k, v in parts.items() if '.' not in k)
+        assert top <= x['latency_ms'] * 1.001
+        assert parts['rpn_head.convs'] <= parts['rpn_head']
+        speedup = x['speedup']['mask-rcnn_r50_fpn_1x_coco unfused']
+        assert speedup == pytest.approx(base['latency_ms'] / x['latency_ms'])
+        assert f'{speedup:.2f}x |' in r.stdout
+    assert '| . convs |' in r.stdout and '| other |' in r.stdout
+
+
+def test_task_mode_sizes_inputs_from_the_config():
+    from mmhybrid.apis import load_config
+    from mmhybrid.apis.task_timing import task_input_size
+    det = load_config(osp.join(ROOT, 'configs/maskrcnn_shvit_s4_coco.py'))
+    seg = load_config(osp.join(ROOT, 'configs/upernet_shvit_s4_ade20k.py'))
+    cls = load_config(osp.join(ROOT, 'configs/imagenet_shvit_s1.py'))
+    assert task_input_size(det, 'detection') == (800, 1333)
+    assert task_input_size(seg, 'segmentation') == (512, 512)
+    assert task_input_size(cls, 'classification') == (224, 224)
+
+
+def test_task_mode_flags_are_checked():
+    for args, msg in ((['configs/imagenet_shvit_s1.py', '--bf16'],
+                       'need --task'),
+                      (['--backbone', 'SHViT', '--task'], '--task times')):
+        r = subprocess.run(
+            [sys.executable, 'tools/analysis_tools/benchmark.py', *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert r.returncode != 0 and msg in r.stderr

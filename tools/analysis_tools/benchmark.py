@@ -318,12 +318,11 @@ def benchmark(args):
         torch.set_num_threads(args.threads)
     targets = build_targets(args)
     for name, model, *_ in targets if args.deploy else ():
-        if not any(callable(getattr(m, 'switch_to_deploy', None))
-                   for m in model.modules()):
+        if not switch_to_deploy(copy.deepcopy(model)):
             raise SystemExit(
-                f'--deploy: {name} has no module with switch_to_deploy() '
-                '(mmhybrid backbones and heads have one); drop --deploy to '
-                'time it as trained')
+                f'--deploy: {name} has no deploy form (no backbone, neck or '
+                'head with convolutions or BatchNorms); drop --deploy to time '
+                'it as trained')
     modes = ['unfused', 'deploy'] if args.deploy else ['unfused']
     jobs = []  # (target, dtype, mode)
     for tgt in targets:
@@ -501,8 +500,8 @@ def benchmark_task(args):
     for form in forms:
         timed.append(TimedPredict(*form, args, device, shape))
         if timed[-1].mode == 'deploy' and not timed[-1].switched:
-            raise SystemExit(f'--deploy: {timed[-1].name} has nothing to '
-                             'switch')
+            raise SystemExit(f'--deploy: {timed[-1].name} has no deploy '
+                             'form; drop --deploy to time it as trained')
         if bar is not None:
             bar.update()
     if bar is not None:
