@@ -52,6 +52,16 @@ def parse_args(argv=None):
         help='load a checkpoint that lacks keys or has tensors of other '
         'shapes: what fits is loaded, the rest stays random (default: '
         'refuse such a file)')
+    parser.add_argument(
+        '--deploy', action='store_true',
+        help='predict with the deploy form of the model (BN folded, fused '
+        'conv+activation: mmhybrid.utils.switch_to_deploy)')
+    parser.add_argument(
+        '--bf16', action='store_true',
+        help='CPU only: run the convolutions and linears of the backbone, '
+        'neck and heads in bfloat16 (autocast), keeping NMS, RoIAlign, box '
+        'decoding, mask pasting and the seg-logit resize in float32 '
+        '(mmhybrid.utils.enable_bf16)')
     add_trust_arg(parser)
     return apply_trust_arg(parser.parse_args(argv))
 
@@ -80,11 +90,13 @@ def run(args):
         args.config, args.checkpoint, device=args.device,
         allow_partial_load=args.allow_partial_load,
         pred_score_thr=args.pred_score_thr, opacity=args.opacity,
-        topk=args.topk, palette=args.palette)
+        topk=args.topk, palette=args.palette, deploy=args.deploy,
+        bf16=args.bf16)
     weights = args.checkpoint or 'none (random initialisation)'
     print(f'task: {predictor.task}, config: {args.config}, weights: '
           f'{weights}, class names from the {predictor.meta_source}, '
           f'device: {predictor.device}', flush=True)
+    print(f'inference form: {predictor.form}', flush=True)
 
     from mmengine.utils import ProgressBar
     bar = ProgressBar(len(images)) if len(images) > 1 else None

@@ -1,6 +1,8 @@
 """Test a checkpoint with an mmhybrid config and print its metrics (box/mask
 AP, mIoU or top-1, as the config's evaluator says). Same flags as mmdet/mmseg
-``tools/test.py``."""
+``tools/test.py``, plus ``--deploy`` (the model's deploy form) and ``--bf16``
+(CPU bf16 autocast; :mod:`mmhybrid.models.bf16`). The printed summary and
+``test_metrics.json`` say which form ran (``inference_form``)."""
 import argparse
 import json
 import numbers
@@ -10,6 +12,7 @@ import sys
 from mmhybrid.apis import (add_common_args, build_runner, check_data_roots,
                            config_task, load_config, parse_common_args,
                            run_cli, summarize_metrics)
+from mmhybrid.engine import inference_form
 
 
 def parse_args():
@@ -21,6 +24,18 @@ def parse_args():
     parser.add_argument('--show-dir',
                         help='save painted predictions into this directory '
                         '(relative to the work dir\'s timestamped folder)')
+    parser.add_argument(
+        '--deploy', action='store_true',
+        help='test the deploy form of the model (BN folded into the convs, '
+        'fused conv+activation: mmhybrid.utils.switch_to_deploy) instead of '
+        'the model as trained')
+    parser.add_argument(
+        '--bf16', action='store_true',
+        help='CPU only: run the convolutions and linears of the backbone, '
+        'neck and heads in bfloat16 (autocast), keeping mmcv ops (NMS, '
+        'RoIAlign), box decoding, mask pasting and the seg-logit resize in '
+        'float32 (mmhybrid.utils.enable_bf16). Faster on CPUs with bf16 '
+        'units; metrics may differ slightly from float32')
     add_common_args(parser)
     return parse_common_args(parser)
 
@@ -50,14 +65,23 @@ def main():
         cfg.test_evaluator = list(evaluators) + [
             dict(type='mmengine.DumpResults',
                  out_file_path=args.out)]
+    if args.deploy or args.bf16:
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+            dict(type='InferenceFormHook', deploy=args.deploy,
+                 bf16=args.bf16)]
+    form = inference_form(args.deploy, args.bf16)
     check_data_roots(cfg, 'test_dataloader')
     runner = build_runner(cfg)
     metrics = runner.test()
     if runner.rank == 0:
         out = osp.join(runner.log_dir, 'test_metrics.json')
+        result = {k: float(v) for k, v in metrics.items()
+                  if isinstance(v, numbers.Number)}
+        result.update(inference_form=form, deploy=args.deploy,
+                      bf16=args.bf16)
         with open(out, 'w') as f:
-            json.dump({k: float(v) for k, v in metrics.items()
-                       if isinstance(v, numbers.Number)}, f, indent=1)
+            json.dump(result, f, indent=1)
+        print(f'inference form: {form}')
         print('\n'.join(summarize_metrics(metrics)))
         print(f'metrics written to {out}')
 

@@ -256,6 +256,12 @@ class ImagePredictor:
         topk (int): classification: classes listed and drawn.
         palette (str): detection: mmdet's ``palette`` ('none': config, then
             checkpoint).
+        deploy (bool): predict with the model's deploy form
+            (:func:`~mmhybrid.utils.switch_to_deploy`, after the checkpoint
+            is loaded).
+        bf16 (bool): CPU only: predict under bf16 autocast with float32
+            islands outputs (:func:`~mmhybrid.utils.enable_bf16`); refused
+            with ``ValueError`` on another device.
 
     Example:
         >>> predictor = ImagePredictor('configs/demo/fpn_shvit_s1_toy.py')
@@ -266,7 +272,7 @@ class ImagePredictor:
 
     def __init__(self, config, checkpoint=None, device=None,
                  allow_partial_load=False, pred_score_thr=0.3, opacity=0.5,
-                 topk=5, palette='none'):
+                 topk=5, palette='none', deploy=False, bf16=False):
         from mmengine.device import get_device
 
         from mmengine.config import Config
@@ -277,6 +283,13 @@ class ImagePredictor:
         if checkpoint is not None and not osp.isfile(checkpoint):
             raise FileNotFoundError(f'Checkpoint not found: {checkpoint!r}')
         self.device = device or get_device()
+        if bf16 and not str(self.device).startswith('cpu'):
+            raise ValueError(
+                f'bf16 is a CPU inference mode; the device is '
+                f'{self.device!r}. Pass device=\'cpu\' (--device cpu), or '
+                'predict without bf16.')
+        self.deploy = bool(deploy)
+        self.bf16 = bool(bf16)
         self.pred_score_thr = pred_score_thr
         self.opacity = opacity
         self.topk = topk
@@ -293,6 +306,12 @@ class ImagePredictor:
                 allow_partial=allow_partial_load, hint=_CHECKPOINT_HINT)
             metas.append(('checkpoint', checkpoint_dataset_meta(ckpt)))
         metas.append(('config', _config_dataset_meta(cfg, self.task)))
+        if self.deploy or self.bf16:
+            from mmhybrid.utils import enable_bf16, switch_to_deploy
+            if self.deploy:  # first: it may replace modules
+                switch_to_deploy(self.inferencer.model)
+            if self.bf16:
+                enable_bf16(self.inferencer.model)
         #: where the class names come from
         self.meta_source = 'inferencer\'s default'
         num_classes = _num_classes(self.inferencer.model)
@@ -310,6 +329,13 @@ class ImagePredictor:
             self._set_dataset_meta(meta)
             self.meta_source = source
             break
+
+    @property
+    def form(self):
+        """Which form of the model predicts, e.g. ``'deploy + bf16 autocast
+        (CPU)'``."""
+        from mmhybrid.engine import inference_form
+        return inference_form(self.deploy, self.bf16)
 
     @property
     def classes(self):
@@ -360,12 +386,14 @@ class ImagePredictor:
         its top-k panel) and ``top``: ``(name, score, detail)`` tuples, best
         first (boxes above ``pred_score_thr``; classes by pixel fraction;
         top-k classes)."""
+        from mmhybrid.utils import bf16_autocast
         rgb = read_image(image)  # names a broken file before the model runs
-        if self.task == 'detection':
-            return self._detect(image)
-        if self.task == 'segmentation':
-            return self._segment(image)
-        return self._classify(image, rgb)
+        with bf16_autocast(enabled=self.bf16):
+            if self.task == 'detection':
+                return self._detect(image)
+            if self.task == 'segmentation':
+                return self._segment(image)
+            return self._classify(image, rgb)
 
     def _detect(self, image):
         out = self.inferencer(

@@ -179,3 +179,31 @@ def test_missing_files_are_named(images, tmp_path):
         assert message in r.stderr, r.stderr[-2000:]
         assert 'Traceback' not in r.stderr
     assert not (tmp_path / 'out').exists()
+
+
+def test_deploy_bf16_forms_say_so_and_agree_with_fp32(images,
+                                                      seg_checkpoint,
+                                                      tmp_path):
+    """--deploy/--bf16 predict with the model's inference form, print which
+    form ran, and paint (nearly) the class map of the model as trained."""
+    def fractions(out):
+        return {n: float(p) for n, p in re.findall(
+            r'^  (\w+): ([\d.]+)% of the pixels$', out, re.MULTILINE)}
+
+    ref = _ok(_run(images['seg'], SEG, seg_checkpoint, '--out-dir',
+                   str(tmp_path / 'fp32'), '--device', 'cpu'))
+    assert 'inference form: as trained (fp32)' in ref
+    out = _ok(_run(images['seg'], SEG, seg_checkpoint, '--out-dir',
+                   str(tmp_path / 'bf16'), '--device', 'cpu', '--deploy',
+                   '--bf16'))
+    assert 'inference form: deploy + bf16 autocast (CPU)' in out
+    assert osp.isfile(tmp_path / 'bf16' / 'seg_scene.png')
+    ref, got = fractions(ref), fractions(out)
+    assert ref and set(got) <= set(CKPT_CLASSES)
+    for name in set(ref) | set(got):
+        assert abs(got.get(name, 0) - ref.get(name, 0)) < 2, (ref, got)
+    # detection: NMS and RoIAlign run on float32 from the bf16 heads
+    out = _ok(_run(images['det'], DET, '--out-dir', str(tmp_path / 'det'),
+                   '--device', 'cpu', '--bf16', '--pred-score-thr', '0'))
+    assert 'inference form: bf16 autocast (CPU)' in out
+    assert re.findall(r'^  (\w+): \d\.\d{4}  box \[', out, re.MULTILINE)
