@@ -88,6 +88,7 @@ def test_task_mode_breaks_a_detector_down_against_a_stock_baseline(tmp_path):
     r = subprocess.run(
         [sys.executable, 'tools/analysis_tools/benchmark.py',
          'configs/demo/maskrcnn_shvit_s1_toy.py', '--task', '--deploy',
+         '--bf16',
          '--baseline', 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
          '--score-thr', '0', '--shape', '96', '128', '--threads', '1',
          '--warmup-secs', '0', '--secs', '0.5', '--no-progress',
@@ -95,9 +96,11 @@ def test_task_mode_breaks_a_detector_down_against_a_stock_baseline(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = json.loads(out.read_text())['results']
-    assert [(x['role'], x['mode']) for x in rows] == [
-        ('ours', 'unfused'), ('ours', 'deploy'), ('baseline', 'unfused')]
-    base = rows[-1]
+    assert [(x['role'], x['mode'], x['dtype']) for x in rows] == [
+        ('ours', 'unfused', 'fp32'), ('ours', 'deploy', 'fp32'),
+        ('ours', 'deploy', 'bf16'), ('baseline', 'unfused', 'fp32'),
+        ('baseline', 'unfused', 'bf16')]
+    base = rows[-2]
     assert base['model'] == 'mask-rcnn_r50_fpn_1x_coco'
     for x in rows:
         assert x['shape'] == [96, 128] and x['iters'] >= 1
@@ -113,7 +116,11 @@ def test_task_mode_breaks_a_detector_down_against_a_stock_baseline(tmp_path):
         speedup = x['speedup']['mask-rcnn_r50_fpn_1x_coco unfused']
         assert speedup == pytest.approx(base['latency_ms'] / x['latency_ms'])
         assert f'{speedup:.2f}x |' in r.stdout
+        assert set(x['speedup']) == {'mask-rcnn_r50_fpn_1x_coco unfused',
+                                     'mask-rcnn_r50_fpn_1x_coco unfused + '
+                                     'bf16'}
     assert '| . convs |' in r.stdout and '| other |' in r.stdout
+    assert '| maskrcnn_shvit_s1_toy | deploy + bf16 | 96x128 |' in r.stdout
 
 
 def test_task_mode_sizes_inputs_from_the_config():
