@@ -65,11 +65,17 @@ def main():
         cfg.test_evaluator = list(evaluators) + [
             dict(type='mmengine.DumpResults',
                  out_file_path=args.out)]
+    hooks = list(cfg.get('custom_hooks') or [])
     if args.deploy or args.bf16:
-        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
-            dict(type='InferenceFormHook', deploy=args.deploy,
-                 bf16=args.bf16)]
-    form = inference_form(args.deploy, args.bf16)
+        hooks.append(dict(type='InferenceFormHook', deploy=args.deploy,
+                          bf16=args.bf16))
+        cfg.custom_hooks = hooks
+    # the form that runs, also where the config itself asks for one
+    forms = [h for h in hooks if isinstance(h, dict)
+             and str(h.get('type', '')).endswith('InferenceFormHook')]
+    deploy = any(h.get('deploy', False) for h in forms)
+    bf16 = any(h.get('bf16', False) for h in forms)
+    form = inference_form(deploy, bf16)
     check_data_roots(cfg, 'test_dataloader')
     runner = build_runner(cfg)
     metrics = runner.test()
@@ -77,8 +83,7 @@ def main():
         out = osp.join(runner.log_dir, 'test_metrics.json')
         result = {k: float(v) for k, v in metrics.items()
                   if isinstance(v, numbers.Number)}
-        result.update(inference_form=form, deploy=args.deploy,
-                      bf16=args.bf16)
+        result.update(inference_form=form, deploy=deploy, bf16=bf16)
         with open(out, 'w') as f:
             json.dump(result, f, indent=1)
         print(f'inference form: {form}')

