@@ -73,7 +73,8 @@ class OutputDtypes:
 class MmcvOpSpy:
     """Records the input dtypes of mmcv's NMS and RoIAlign (their autograd
     Functions, which the mmdet heads reach through ``batched_nms`` and
-    ``RoIAlign``)."""
+    ``RoIAlign``), and of torchvision's ``roi_align``, which the deploy
+    form's :class:`~mmhybrid.models.deploy.ParallelRoIAlign` runs."""
 
     def __init__(self, monkeypatch):
         self.calls = []
@@ -83,6 +84,12 @@ class MmcvOpSpy:
                              ('roi_align', roi_align.RoIAlignFunction)):
             monkeypatch.setattr(fn_cls, 'forward',
                                 staticmethod(self._spy(name, fn_cls.forward)))
+        import torchvision
+        tv_roi_align = torchvision.ops.roi_align
+        monkeypatch.setattr(
+            torchvision.ops, 'roi_align',
+            lambda a, b, *args: self._spy('roi_align', lambda _, *x:
+                                          tv_roi_align(*x))(None, a, b, *args))
 
     def _spy(self, name, forward):
         def spied(ctx, a, b, *args, **kwargs):
