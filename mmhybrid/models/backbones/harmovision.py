@@ -218,12 +218,48 @@ class HarmoVision(HybridBackbone):
                 for i, c in enumerate(self.channels)]
 
     def forward(self, x):
+        if self.deploy and not torch.is_grad_enabled():
+            return self._forward_deploy(x)
         x = self.stem(x)
         outs = []
         for i, layer in enumerate(self.stages()):
             x = self._run_sequential(layer, x)
             if i in self.out_indices:
                 outs.append(x)
+        return tuple(outs)
+
+    #: Deploy: every stage runs on batch chunks whose widest intermediate
+    #: map (per image: the widest convolution's output channels x the
+    #: stage's input area, fp32) takes at most this many bytes, so that the
+    #: MV2 expansions (6x the width at stride 4 for -s) stay in the cache
+    #: instead of making a round trip to memory (and fresh pages) per layer.
+    #: The same arithmetic per image: outputs do not change.
+    deploy_chunk_bytes = 8 << 20
+
+    def _chunk_size(self, modules, channels, area):
+        widest = max((m.out_channels for mod in modules
+                      for m in mod.modules() if isinstance(m, nn.Conv2d)),
+                     default=channels)
+        return max(1, self.deploy_chunk_bytes // (4 * widest * area))
+
+    def _forward_deploy(self, x):
+        """The deploy forward: :meth:`forward` stage by stage on batch
+        chunks (:attr:`deploy_chunk_bytes`); the stem runs with layer1."""
+        chunks, outs = [x], []
+        for i, layer in enumerate(self.stages()):
+            modules = list(layer)
+            c, h, w = chunks[0].shape[1:]
+            if i == 0:  # the stem: 3x3 stride 2, padding 1
+                modules.insert(0, self.stem)
+                h, w = (h + 1) // 2, (w + 1) // 2
+            n, cur = self._chunk_size(modules, c, h * w), chunks[0].shape[0]
+            if n != cur and not (len(chunks) == 1 and n > cur):
+                x = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+                chunks = list(x.split(n))
+            chunks = [self._run_sequential(modules, c) for c in chunks]
+            if i in self.out_indices:
+                outs.append(chunks[0] if len(chunks) == 1 else
+                            torch.cat(chunks))
         return tuple(outs)
 
     def _frozen_modules(self):
