@@ -449,38 +449,57 @@ class HarmoVision(HybridBackbone):
                 outs.append(x)
         return tuple(outs)
 
-    #: Deploy: every stage runs on batch chunks whose widest intermediate
-    #: map (per image: the widest convolution's output channels x the
-    #: stage's input area, fp32) takes at most this many bytes, so that the
-    #: MV2 expansions (6x the width at stride 4 for -s) stay in the cache
-    #: instead of making a round trip to memory (and fresh pages) per layer.
-    #: The same arithmetic per image: outputs do not change.
+    #: Deploy: every module (stem, MV2, block) runs on batch chunks whose
+    #: widest intermediate map (per image: its widest convolution's output
+    #: channels x its input area, fp32) takes at most this many bytes, so
+    #: that the MV2 expansions (6x the width at stride 4 for -s) stay in
+    #: the cache instead of making a round trip to memory (and fresh pages)
+    #: per layer. The same arithmetic per image: outputs do not change.
     deploy_chunk_bytes = 8 << 20
 
-    def _chunk_size(self, modules, channels, area):
-        widest = max((m.out_channels for mod in modules
-                      for m in mod.modules() if isinstance(m, nn.Conv2d)),
-                     default=channels)
-        return max(1, self.deploy_chunk_bytes // (4 * widest * area))
+    def _chunk_size(self, module, x):
+        widest = max((m.out_channels for m in module.modules()
+                      if isinstance(m, nn.Conv2d)), default=x.shape[1])
+        return max(1, self.deploy_chunk_bytes //
+                   (4 * widest * x.shape[2] * x.shape[3]))
+
+    @staticmethod
+    def _rechunk(chunks, n):
+        """The batch in chunks of ``n`` images (the last may be smaller):
+        smaller chunks are views, larger ones concatenated."""
+        if all(c.shape[0] == n for c in chunks[:-1]) and \
+                chunks[-1].shape[0] <= n:
+            return chunks
+        if all(c.shape[0] % n == 0 for c in chunks[:-1]):
+            return [p for c in chunks for p in c.split(n)]
+        return list(torch.cat(chunks).split(n))
+
+    @staticmethod
+    def _gather(chunks):
+        """The chunks as one contiguous NCHW map (what the deploy form
+        returns): concatenation and layout change in one copy."""
+        if len(chunks) == 1:
+            return chunks[0].contiguous()
+        c0 = chunks[0]
+        out = c0.new_empty(sum(c.shape[0] for c in chunks), *c0.shape[1:])
+        i = 0
+        for c in chunks:
+            out[i:i + c.shape[0]].copy_(c)
+            i += c.shape[0]
+        return out
 
     def _forward_deploy(self, x):
-        """The deploy forward: :meth:`forward` stage by stage on batch
-        chunks (:attr:`deploy_chunk_bytes`); the stem runs with layer1."""
+        """The deploy forward: :meth:`forward` module by module on batch
+        chunks (:attr:`deploy_chunk_bytes`)."""
         chunks, outs = [x], []
         for i, layer in enumerate(self.stages()):
-            modules = list(layer)
-            c, h, w = chunks[0].shape[1:]
-            if i == 0:  # the stem: 3x3 stride 2, padding 1
-                modules.insert(0, self.stem)
-                h, w = (h + 1) // 2, (w + 1) // 2
-            n, cur = self._chunk_size(modules, c, h * w), chunks[0].shape[0]
-            if n != cur and not (len(chunks) == 1 and n > cur):
-                x = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
-                chunks = list(x.split(n))
-            chunks = [self._run_sequential(modules, c) for c in chunks]
+            for module in ([self.stem] if i == 0 else []) + list(layer):
+                n = self._chunk_size(module, chunks[0])
+                if module is self.stem:  # 3x3 stride 2: the output's area
+                    n *= 4
+                chunks = [module(c) for c in self._rechunk(chunks, n)]
             if i in self.out_indices:
-                outs.append(chunks[0] if len(chunks) == 1 else
-                            torch.cat(chunks))
+                outs.append(self._gather(chunks))
         return tuple(outs)
 
     def _frozen_modules(self):
