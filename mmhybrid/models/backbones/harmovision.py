@@ -491,12 +491,13 @@ class HarmoVision(HybridBackbone):
     def _forward_deploy(self, x):
         """The deploy forward: :meth:`forward` module by module on batch
         chunks (:attr:`deploy_chunk_bytes`)."""
-        chunks, outs = [x], []
+        chunks, outs, batch = [x], [], x.shape[0]
         for i, layer in enumerate(self.stages()):
             for module in ([self.stem] if i == 0 else []) + list(layer):
                 n = self._chunk_size(module, chunks[0])
                 if module is self.stem:  # 3x3 stride 2: the output's area
                     n *= 4
+                n = -(-batch // -(-batch // n))  # even chunks: 16 = 4 x 4
                 chunks = [module(c) for c in self._rechunk(chunks, n)]
             if i in self.out_indices:
                 outs.append(self._gather(chunks))
