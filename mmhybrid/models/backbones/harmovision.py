@@ -455,13 +455,17 @@ class HarmoVision(HybridBackbone):
     #: that the MV2 expansions (6x the width at stride 4 for -s) stay in
     #: the cache instead of making a round trip to memory (and fresh pages)
     #: per layer. The same arithmetic per image: outputs do not change.
+    #: Per CPU thread (the budget grows with ``torch.get_num_threads()``);
+    #: on other devices the batch is not split.
     deploy_chunk_bytes = 8 << 20
 
     def _chunk_size(self, module, x):
+        if x.device.type != 'cpu':  # accelerators want the whole batch
+            return x.shape[0]
         widest = max((m.out_channels for m in module.modules()
                       if isinstance(m, nn.Conv2d)), default=x.shape[1])
-        return max(1, self.deploy_chunk_bytes //
-                   (4 * widest * x.shape[2] * x.shape[3]))
+        budget = self.deploy_chunk_bytes * torch.get_num_threads()
+        return max(1, budget // (4 * widest * x.shape[2] * x.shape[3]))
 
     @staticmethod
     def _rechunk(chunks, n):
