@@ -156,18 +156,30 @@ class LWMHSADeploy(nn.Module):
     def forward(self, x):
         B, H, W, C = x.shape
         qkv = self.qkv(x)  # B, H, W, 3C
-        F.relu_(qkv[..., 2 * C:])
+        if torch.is_grad_enabled() or torch.jit.is_tracing():
+            qkv = torch.cat([qkv[..., :2 * C], F.relu(qkv[..., 2 * C:])], -1)
+        else:
+            F.relu_(qkv[..., 2 * C:])
         wh, ww = (self.window_size, ) * 2 if self.window_size > 0 else (H, W)
         if _hooked(self.attn_map):
             return self._explicit(qkv, wh, ww)
+        rows = [(r0, r1, h) for r0, r1, h in [(0, H // wh * wh, wh),
+                                                  (H // wh * wh, H, H % wh)]
+                if r1 > r0]
+        cols = [(c0, c1, w) for c0, c1, w in [(0, W // ww * ww, ww),
+                                                  (W // ww * ww, W, W % ww)]
+                if c1 > c0]
+        if torch.is_grad_enabled() or torch.jit.is_tracing():
+            # functional (autograd, ONNX export): the regions concatenated
+            return torch.cat([
+                torch.cat([self._attend(qkv[:, r0:r1, c0:c1], h, w)
+                           for c0, c1, w in cols], dim=2)
+                for r0, r1, h in rows], dim=1)
         out = qkv.new_empty(B, H, W, C)
-        rows = [(0, H // wh * wh, wh), (H // wh * wh, H, H % wh)]
-        cols = [(0, W // ww * ww, ww), (W // ww * ww, W, W % ww)]
         for r0, r1, h in rows:
             for c0, c1, w in cols:
-                if r1 > r0 and c1 > c0:
-                    self._attend(qkv[:, r0:r1, c0:c1], out[:, r0:r1, c0:c1],
-                                 h, w)
+                self._attend(qkv[:, r0:r1, c0:c1], h, w,
+                             out[:, r0:r1, c0:c1])
         return out
 
     def _windows(self, qkv, wh, ww):
@@ -178,23 +190,26 @@ class LWMHSADeploy(nn.Module):
         return x.reshape(3, -1, self.num_heads, wh * ww,
                          self.head_dim).unbind(0)
 
-    def _unwindow(self, o, out, wh, ww):
-        """o (B*nh*nw, heads, wh*ww, d) -> out (B, nh*wh, nw*ww, C)"""
-        B, H, W, _ = out.shape
+    def _unwindow(self, o, B, H, W, wh, ww, out=None):
+        """o (B*nh*nw, heads, wh*ww, d) -> (B, nh*wh, nw*ww, C), written
+        into ``out`` if given"""
         nh, nw = H // wh, W // ww
-        out.view(B, nh, wh, nw, ww, self.num_heads, self.head_dim).copy_(
-            o.view(B, nh, nw, self.num_heads, wh, ww,
-                   self.head_dim).permute(0, 1, 4, 2, 5, 3, 6))
+        o = o.view(B, nh, nw, self.num_heads, wh, ww,
+                   self.head_dim).permute(0, 1, 4, 2, 5, 3, 6)
+        if out is None:
+            return o.reshape(B, H, W, self.channels)
+        out.view(B, nh, wh, nw, ww, self.num_heads, self.head_dim).copy_(o)
+        return out
 
-    def _attend(self, qkv, out, wh, ww):
+    def _attend(self, qkv, wh, ww, out=None):
         q, k, v = self._windows(qkv, wh, ww)
         o = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
-        self._unwindow(o, out, wh, ww)
+        return self._unwindow(o, *qkv.shape[:3], wh, ww, out)
 
     def _explicit(self, qkv, wh, ww):
         """The trained computation (padding, masked softmax) through
         ``attn_map``."""
-        B, H, W, C = *qkv.shape[:3], self.channels
+        B, H, W, _ = qkv.shape
         pad_b, pad_r = (wh - H % wh) % wh, (ww - W % ww) % ww
         Hp, Wp = H + pad_b, W + pad_r
         qkv = F.pad(qkv, (0, 0, 0, pad_r, 0, pad_b))
@@ -209,9 +224,7 @@ class LWMHSADeploy(nn.Module):
         attn = self.attn_map(attn.softmax(dim=-1), kind='windows', batch=B,
                              hw=(H, W), padded=(Hp, Wp), window=(wh, ww),
                              offset=(0, 0))
-        out = qkv.new_empty(B, Hp, Wp, C)
-        self._unwindow(attn @ v, out, wh, ww)
-        return out[:, :H, :W]
+        return self._unwindow(attn @ v, B, Hp, Wp, wh, ww)[:, :H, :W]
 
 
 class HarmoVisionBlockDeploy(nn.Module):
@@ -299,16 +312,26 @@ class HarmoVisionBlockDeploy(nn.Module):
             u = y1 * g_w
         else:
             u = y1
-        out = y.new_empty(B, H, W, C)
+        # the halves of the output written in place when nothing records
+        # the graph (autograd, tracing: ONNX export), else concatenated
+        inplace = not (torch.is_grad_enabled() or torch.jit.is_tracing())
+        out = y.new_empty(B, H, W, C) if inplace else None
+
+        def write(fn, *args, part):
+            if not inplace:
+                return fn(*args)
+            sl = out[..., :half] if part == 0 else out[..., half:]
+            return fn(*args, out=sl)
+
         if self.dca is not None:  # Z0' = Z0 * DCA(Z1)
             if g_h is not None:  # mean of Z1 from the row sums of U
                 mean = (u.sum(dim=2) * g_h[:, :, 0]).sum(dim=1) / (H * W)
             else:
                 mean = u.mean(dim=(1, 2))
-            torch.addcmul(short[..., :half], z0, self._dca_weights(mean),
-                          out=out[..., :half])
+            left = write(torch.addcmul, short[..., :half], z0,
+                         self._dca_weights(mean), part=0)
         else:
-            torch.add(short[..., :half], z0, out=out[..., :half])
+            left = write(torch.add, short[..., :half], z0, part=0)
         a_w = None
         if self.dsa is not None:  # Z1' = Z1 * a_h * a_w
             a_h, a_w = self._dsa_gates(z0)
@@ -317,9 +340,11 @@ class HarmoVisionBlockDeploy(nn.Module):
             u = u * g_h
             g_h = a_w
         if g_h is None:
-            torch.add(short[..., half:], u, out=out[..., half:])
+            right = write(torch.add, short[..., half:], u, part=1)
         else:
-            torch.addcmul(short[..., half:], u, g_h, out=out[..., half:])
+            right = write(torch.addcmul, short[..., half:], u, g_h, part=1)
+        if not inplace:
+            out = torch.cat([left, right], dim=-1)
         n2 = self._norm(self.norm2, out)
         x1 = out.permute(0, 3, 1, 2)
         return x1 + self.mv2(n2.permute(0, 3, 1, 2))
