@@ -464,7 +464,8 @@ class HarmoVision(HybridBackbone):
                 for i, c in enumerate(self.channels)]
 
     def forward(self, x):
-        if self.deploy and not torch.is_grad_enabled():
+        if self.deploy and not (torch.is_grad_enabled()
+                                or torch.jit.is_tracing()):
             return self._forward_deploy(x)
         x = self.stem(x)
         outs = []
