@@ -98,3 +98,16 @@ def test_failing_op_is_named():
     msg = ("UnsupportedOperatorError: Exporting the operator "
            "'aten::foo_bar' to ONNX opset version 17 is not supported.")
     assert tool.failing_op(msg) == 'aten::foo_bar'
+
+
+def test_harmovision_deploy_exports(tmp_path):
+    """HarmoVision's deploy form (token-layout blocks, window attention as
+    SDPA over unpadded windows) exports with its functional paths, at a size
+    with partial windows at every stage."""
+    model = tool.build_backbone('HarmoVision', 'n')
+    assert _deploy(model) == ['HarmoVision']
+    x = torch.randn(1, 3, 97, 131)
+    out = str(tmp_path / 'harmovision_n.onnx')
+    tool.export(model, x, out, opset=17, dynamic=False)
+    errs = tool.parity(model, out, x)
+    assert len(errs) == 4 and all(r < 1e-4 for _, r in errs), errs

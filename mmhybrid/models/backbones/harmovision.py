@@ -11,8 +11,11 @@ HarmoVision blocks, channels-first LayerNorm; strides 8, 16, 32). The
 classifier (1x1 conv + BN + SiLU, pool, dropout, Linear) is
 :class:`mmhybrid.models.HarmoVisionClsHead`.
 """
+import copy
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import LayerNorm2d
@@ -102,6 +105,249 @@ class HarmoVisionBlock(nn.Module):
         shortcut = y if self.residual == 'upstream' else x
         x = shortcut + self.drop_path(torch.cat([g0, g1], dim=1))
         return x + self.mv2(self.norm2(x))
+
+    @torch.no_grad()
+    def fuse(self):
+        """The deploy form (:class:`HarmoVisionBlockDeploy`; this block is
+        left as it was)."""
+        return HarmoVisionBlockDeploy(self)
+
+
+def _bn_scale_shift(bn):
+    """``(s, t)`` with ``bn(x) == x * s + t`` per channel (eval mode)."""
+    s = bn.weight / (bn.running_var + bn.eps).sqrt()
+    return s, bn.bias - bn.running_mean * s
+
+
+def _hooked(module):
+    """Whether a tool listens on ``module`` (an :class:`AttentionMap`)."""
+    return bool(module._forward_hooks or module._forward_pre_hooks)
+
+
+def _linear(weight, bias=None):
+    lin = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None,
+                    device=weight.device, dtype=weight.dtype)
+    lin.weight.copy_(weight)
+    if bias is not None:
+        lin.bias.copy_(bias)
+    return lin
+
+
+class LWMHSADeploy(nn.Module):
+    """Deploy form of :class:`~mmhybrid.models.layers.LWMHSA` on tokens
+    (B, H, W, C): the BatchNorm folded into one q/k/v projection (one GEMM;
+    ReLU on the v third), and per window ``F.scaled_dot_product_attention``.
+    The map is not padded: the full windows and the partial ones at the
+    right / bottom edges (at most four groups of equal windows) attend
+    separately, which is what masking the padded keys computes. With a hook
+    on ``attn_map`` (attention capture) the explicit padded softmax runs
+    instead, so that tools see the map as trained."""
+
+    def __init__(self, m):
+        super().__init__()
+        s, t = _bn_scale_shift(m.norm)
+        w = torch.cat([m.qk.weight.flatten(1), m.v[0].weight.flatten(1)])
+        self.qkv = _linear(w * s, w @ t)
+        self.channels, self.window_size = m.channels, m.window_size
+        self.num_heads, self.head_dim = m.num_heads, m.head_dim
+        self.scale = m.scale
+        self.attn_map = m.attn_map
+
+    def forward(self, x):
+        B, H, W, C = x.shape
+        qkv = self.qkv(x)  # B, H, W, 3C
+        if torch.is_grad_enabled() or torch.jit.is_tracing():
+            qkv = torch.cat([qkv[..., :2 * C], F.relu(qkv[..., 2 * C:])], -1)
+        else:
+            F.relu_(qkv[..., 2 * C:])
+        wh, ww = (self.window_size, ) * 2 if self.window_size > 0 else (H, W)
+        if _hooked(self.attn_map):
+            return self._explicit(qkv, wh, ww)
+        rows = [(r0, r1, h) for r0, r1, h in [(0, H // wh * wh, wh),
+                                                  (H // wh * wh, H, H % wh)]
+                if r1 > r0]
+        cols = [(c0, c1, w) for c0, c1, w in [(0, W // ww * ww, ww),
+                                                  (W // ww * ww, W, W % ww)]
+                if c1 > c0]
+        if torch.is_grad_enabled() or torch.jit.is_tracing():
+            # functional (autograd, ONNX export): the regions concatenated
+            return torch.cat([
+                torch.cat([self._attend(qkv[:, r0:r1, c0:c1], h, w)
+                           for c0, c1, w in cols], dim=2)
+                for r0, r1, h in rows], dim=1)
+        out = qkv.new_empty(B, H, W, C)
+        for r0, r1, h in rows:
+            for c0, c1, w in cols:
+                self._attend(qkv[:, r0:r1, c0:c1], h, w,
+                             out[:, r0:r1, c0:c1])
+        return out
+
+    def _windows(self, qkv, wh, ww):
+        """B, nh*wh, nw*ww, 3C -> q, k, v (B*nh*nw, heads, wh*ww, d)"""
+        B, H, W, _ = qkv.shape
+        x = qkv.view(B, H // wh, wh, W // ww, ww, 3, self.num_heads,
+                     self.head_dim).permute(5, 0, 1, 3, 6, 2, 4, 7)
+        return x.reshape(3, -1, self.num_heads, wh * ww,
+                         self.head_dim).unbind(0)
+
+    def _unwindow(self, o, B, H, W, wh, ww, out=None):
+        """o (B*nh*nw, heads, wh*ww, d) -> (B, nh*wh, nw*ww, C), written
+        into ``out`` if given"""
+        nh, nw = H // wh, W // ww
+        o = o.view(B, nh, nw, self.num_heads, wh, ww,
+                   self.head_dim).permute(0, 1, 4, 2, 5, 3, 6)
+        if out is None:
+            return o.reshape(B, H, W, self.channels)
+        out.view(B, nh, wh, nw, ww, self.num_heads, self.head_dim).copy_(o)
+        return out
+
+    def _attend(self, qkv, wh, ww, out=None):
+        q, k, v = self._windows(qkv, wh, ww)
+        o = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+        return self._unwindow(o, *qkv.shape[:3], wh, ww, out)
+
+    def _explicit(self, qkv, wh, ww):
+        """The trained computation (padding, masked softmax) through
+        ``attn_map``."""
+        B, H, W, _ = qkv.shape
+        pad_b, pad_r = (wh - H % wh) % wh, (ww - W % ww) % ww
+        Hp, Wp = H + pad_b, W + pad_r
+        qkv = F.pad(qkv, (0, 0, 0, pad_r, 0, pad_b))
+        q, k, v = self._windows(qkv, wh, ww)
+        attn = (q @ k.transpose(-2, -1)) * self.scale
+        if pad_b or pad_r:
+            valid = qkv.new_zeros(1, 1, Hp, Wp, dtype=torch.bool)
+            valid[..., :H, :W] = True
+            valid = valid.view(1, 1, Hp // wh, wh, Wp // ww, ww)
+            valid = valid.permute(0, 2, 4, 1, 3, 5).reshape(-1, 1, 1, wh * ww)
+            attn = attn.masked_fill(~valid.repeat(B, 1, 1, 1), float('-inf'))
+        attn = self.attn_map(attn.softmax(dim=-1), kind='windows', batch=B,
+                             hw=(H, W), padded=(Hp, Wp), window=(wh, ww),
+                             offset=(0, 0))
+        return self._unwindow(attn @ v, B, Hp, Wp, wh, ww)[:, :H, :W]
+
+
+class HarmoVisionBlockDeploy(nn.Module):
+    """Deploy form of :class:`HarmoVisionBlock`, on channels-last maps run
+    as tokens (B, H, W, C) throughout: no layout copies, no padding. Every
+    BatchNorm before/after a linear map is folded (LW-MHSA's input BN into
+    its q/k/v projection, CGSA's BN into its first 1x1 conv, DSA's BN into
+    its Conv1d); LW-MHSA is :class:`LWMHSADeploy`; the gates are applied
+    as small factors (CGSA's ``g_h * g_w`` and DSA's ``a_h * a_w`` are
+    never materialised as maps: ``Z1' = Y1 * g_w * (g_h a_h) * a_w``, DCA
+    reading the mean of ``Z1`` from the row sums of ``Y1 * g_w``) and the
+    residual and the concatenation are written by the same kernels
+    (``addcmul`` into the halves of the output). The MV2 (``mv2``) is fused
+    by the deploy passes. Same function as the block in eval mode."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.residual = block.residual
+        self.norm1 = copy.deepcopy(block.norm1)
+        self.norm2 = copy.deepcopy(block.norm2)
+        self.lw_mhsa = LWMHSADeploy(block.lw_mhsa) \
+            if isinstance(block.lw_mhsa, LWMHSA) else None
+        self.cgsa = None
+        if isinstance(block.cgsa, CGSA):
+            c = block.cgsa
+            s, t = _bn_scale_shift(c.bn1)
+            self.cgsa = nn.ModuleDict(dict(
+                conv1=_linear(c.conv1.weight.flatten(1) * s[:, None],
+                              c.conv1.bias * s + t),
+                conv_h=_linear(c.conv_h.weight.flatten(1), c.conv_h.bias),
+                conv_w=_linear(c.conv_w.weight.flatten(1), c.conv_w.bias)))
+        self.dsa = None
+        if block.dsa is not None:
+            d = block.dsa
+            s, t = _bn_scale_shift(d.bn)
+            conv = copy.deepcopy(d.conv)
+            conv.weight.mul_(s[:, None, None])
+            conv.bias = nn.Parameter(t.clone())
+            self.dsa = nn.ModuleDict(dict(conv=conv, attn_map=d.attn_map))
+        self.dca = copy.deepcopy(block.dca)
+        self.mv2 = copy.deepcopy(block.mv2)
+
+    def _norm(self, norm, x):
+        return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias,
+                            norm.eps)
+
+    def _cgsa_gates(self, y):
+        """y (B, H, W, C) -> g_h (B, H, 1, C), g_w (B, 1, W, C)"""
+        H = y.shape[1]
+        m = torch.cat([y.mean(dim=2), y.mean(dim=1)], dim=1)  # B, H+W, C
+        m = F.hardswish(self.cgsa.conv1(m))
+        g_h = self.cgsa.conv_h(m[:, :H]).sigmoid_()
+        g_w = self.cgsa.conv_w(m[:, H:]).sigmoid_()
+        return g_h.unsqueeze(2), g_w.unsqueeze(1)
+
+    def _dsa_gates(self, z):
+        """z (B, H, W, C) -> a_h (B, H, 1, C), a_w (B, 1, W, C)"""
+        conv = self.dsa.conv
+        a_h = conv(z.mean(dim=2).transpose(1, 2)).sigmoid_()  # B, C, H
+        a_w = conv(z.mean(dim=1).transpose(1, 2)).sigmoid_()  # B, C, W
+        if _hooked(self.dsa.attn_map):
+            self.dsa.attn_map(a_h.unsqueeze(3) * a_w.unsqueeze(2),
+                              kind='spatial')
+        return a_h.transpose(1, 2).unsqueeze(2), a_w.transpose(1, 2)[:, None]
+
+    def _dca_weights(self, mean):
+        """mean (B, C) -> channel weights (B, 1, 1, C)"""
+        w = self.dca.conv(mean.unsqueeze(1)).sigmoid_()  # B, 1, C
+        if _hooked(self.dca.attn_map):
+            self.dca.attn_map(w.transpose(1, 2).unsqueeze(3), kind='channel')
+        return w.unsqueeze(1)
+
+    def forward(self, x):
+        t = x.permute(0, 2, 3, 1)  # B, H, W, C (a view when channels-last)
+        B, H, W, C = t.shape
+        half = C // 2
+        y = self._norm(self.norm1, t)
+        y0, y1 = y[..., :half], y[..., half:]
+        short = y if self.residual == 'upstream' else t
+        z0 = self.lw_mhsa(y0) if self.lw_mhsa is not None else y0
+        # Z1 = Y1 * g_h * g_w (CGSA), computed as U * g_h with U = Y1 * g_w
+        g_h = None
+        if self.cgsa is not None:
+            g_h, g_w = self._cgsa_gates(y1)
+            u = y1 * g_w
+        else:
+            u = y1
+        # the halves of the output written in place when nothing records
+        # the graph (autograd, tracing: ONNX export), else concatenated
+        inplace = not (torch.is_grad_enabled() or torch.jit.is_tracing())
+        out = y.new_empty(B, H, W, C) if inplace else None
+
+        def write(fn, *args, part):
+            if not inplace:
+                return fn(*args)
+            sl = out[..., :half] if part == 0 else out[..., half:]
+            return fn(*args, out=sl)
+
+        if self.dca is not None:  # Z0' = Z0 * DCA(Z1)
+            if g_h is not None:  # mean of Z1 from the row sums of U
+                mean = (u.sum(dim=2) * g_h[:, :, 0]).sum(dim=1) / (H * W)
+            else:
+                mean = u.mean(dim=(1, 2))
+            left = write(torch.addcmul, short[..., :half], z0,
+                         self._dca_weights(mean), part=0)
+        else:
+            left = write(torch.add, short[..., :half], z0, part=0)
+        a_w = None
+        if self.dsa is not None:  # Z1' = Z1 * a_h * a_w
+            a_h, a_w = self._dsa_gates(z0)
+            g_h = a_h if g_h is None else g_h * a_h
+        if g_h is not None and a_w is not None:
+            u = u * g_h
+            g_h = a_w
+        if g_h is None:
+            right = write(torch.add, short[..., half:], u, part=1)
+        else:
+            right = write(torch.addcmul, short[..., half:], u, g_h, part=1)
+        if not inplace:
+            out = torch.cat([left, right], dim=-1)
+        n2 = self._norm(self.norm2, out)
+        x1 = out.permute(0, 3, 1, 2)
+        return x1 + self.mv2(n2.permute(0, 3, 1, 2))
 
 
 @register_model
@@ -218,12 +464,73 @@ class HarmoVision(HybridBackbone):
                 for i, c in enumerate(self.channels)]
 
     def forward(self, x):
+        if self.deploy and not (torch.is_grad_enabled()
+                                or torch.jit.is_tracing()):
+            return self._forward_deploy(x)
         x = self.stem(x)
         outs = []
         for i, layer in enumerate(self.stages()):
             x = self._run_sequential(layer, x)
             if i in self.out_indices:
                 outs.append(x)
+        return tuple(outs)
+
+    #: Deploy: every module (stem, MV2, block) runs on batch chunks whose
+    #: widest intermediate map (per image: its widest convolution's output
+    #: channels x its input area, fp32) takes at most this many bytes, so
+    #: that the MV2 expansions (6x the width at stride 4 for -s) stay in
+    #: the cache instead of making a round trip to memory (and fresh pages)
+    #: per layer. The same arithmetic per image: outputs do not change.
+    #: Per CPU thread (the budget grows with ``torch.get_num_threads()``);
+    #: on other devices the batch is not split.
+    deploy_chunk_bytes = 8 << 20
+
+    def _chunk_size(self, module, x):
+        if x.device.type != 'cpu':  # accelerators want the whole batch
+            return x.shape[0]
+        widest = max((m.out_channels for m in module.modules()
+                      if isinstance(m, nn.Conv2d)), default=x.shape[1])
+        budget = self.deploy_chunk_bytes * torch.get_num_threads()
+        return max(1, budget // (4 * widest * x.shape[2] * x.shape[3]))
+
+    @staticmethod
+    def _rechunk(chunks, n):
+        """The batch in chunks of ``n`` images (the last may be smaller):
+        smaller chunks are views, larger ones concatenated."""
+        if all(c.shape[0] == n for c in chunks[:-1]) and \
+                chunks[-1].shape[0] <= n:
+            return chunks
+        if all(c.shape[0] % n == 0 for c in chunks[:-1]):
+            return [p for c in chunks for p in c.split(n)]
+        return list(torch.cat(chunks).split(n))
+
+    @staticmethod
+    def _gather(chunks):
+        """The chunks as one contiguous NCHW map (what the deploy form
+        returns): concatenation and layout change in one copy."""
+        if len(chunks) == 1:
+            return chunks[0].contiguous()
+        c0 = chunks[0]
+        out = c0.new_empty(sum(c.shape[0] for c in chunks), *c0.shape[1:])
+        i = 0
+        for c in chunks:
+            out[i:i + c.shape[0]].copy_(c)
+            i += c.shape[0]
+        return out
+
+    def _forward_deploy(self, x):
+        """The deploy forward: :meth:`forward` module by module on batch
+        chunks (:attr:`deploy_chunk_bytes`)."""
+        chunks, outs, batch = [x], [], x.shape[0]
+        for i, layer in enumerate(self.stages()):
+            for module in ([self.stem] if i == 0 else []) + list(layer):
+                n = self._chunk_size(module, chunks[0])
+                if module is self.stem:  # 3x3 stride 2: the output's area
+                    n *= 4
+                n = -(-batch // -(-batch // n))  # even chunks: 16 = 4 x 4
+                chunks = [module(c) for c in self._rechunk(chunks, n)]
+            if i in self.out_indices:
+                outs.append(self._gather(chunks))
         return tuple(outs)
 
     def _frozen_modules(self):

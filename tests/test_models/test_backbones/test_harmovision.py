@@ -1,5 +1,7 @@
 """HarmoVision: spec sizes, ablation switches, its rounding of odd input
 sizes (the backbone contract: test_contract.py)."""
+import copy
+
 import pytest
 import torch
 import torch.nn as nn
@@ -7,7 +9,8 @@ from mmengine.analysis import get_model_complexity_info
 from mmengine.registry import init_default_scope
 
 from mmhybrid.models import HarmoVision, HarmoVisionClsHead
-from mmhybrid.models.backbones.harmovision import HarmoVisionBlock
+from mmhybrid.models.backbones.harmovision import (HarmoVisionBlock,
+                                                  LWMHSADeploy)
 from mmhybrid.models.layers import CGSA, DCA, DSA, LWMHSA
 
 ARCHS = ['n', 't', 's']
@@ -180,3 +183,98 @@ def test_custom_arch():
                 depths=[1, 1, 1], dsa_group_channels=8)
     outs = HarmoVision(arch).eval()(torch.randn(1, 3, 64, 64))
     assert [o.shape[1] for o in outs] == [16, 32, 32, 48]
+
+
+def _randomise_norms(model):
+    """BN statistics and affines, LayerNorm affines away from the identity,
+    so that folding them (deploy) is a real transformation."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.randn(m.num_features,
+                                                 generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features,
+                                               generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            elif isinstance(m, nn.LayerNorm):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    return model
+
+
+def _assert_deploy_equals_eval(model, x):
+    from mmhybrid.models.backbones import harmovision as hv
+    with torch.no_grad():
+        ref = model(x)
+        model.switch_to_deploy()
+    blocks = [m for m in model.modules()
+              if isinstance(m, hv.HarmoVisionBlockDeploy)]
+    assert blocks and not _blocks(model)  # every block has its deploy form
+    calls = []
+    sdpa = hv.F.scaled_dot_product_attention
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return sdpa(*args, **kwargs)
+
+    hv.F.scaled_dot_product_attention = counting
+    try:
+        # inference (in-place fast paths, batch chunks) and recording
+        # (autograd, as ONNX export traces it: functional paths)
+        for mode in (torch.no_grad, torch.inference_mode, torch.enable_grad):
+            with mode():
+                outs = model(x)
+            for o, r in zip(outs, ref, strict=True):
+                assert o.shape == r.shape and o.is_contiguous()
+                torch.testing.assert_close(o.detach(), r, rtol=1e-3,
+                                           atol=1e-4 * float(r.abs().max()))
+    finally:
+        hv.F.scaled_dot_product_attention = sdpa
+    return blocks, calls
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_deploy_equals_eval(arch):
+    """The deploy form (folded norms, token-layout blocks, unpadded window
+    attention, batch chunks) computes the model as trained, at a size that
+    leaves partial windows at every stage (and batch 3: uneven chunks)."""
+    torch.manual_seed(0)
+    model = _randomise_norms(HarmoVision(arch, out_indices=(0, 1, 2, 3, 4)))
+    model.deploy_chunk_bytes = 1 << 20  # several chunks at stride 2-8
+    blocks, calls = _assert_deploy_equals_eval(model.eval(),
+                                               torch.randn(3, 3, 97, 131))
+    assert all(isinstance(b.lw_mhsa, LWMHSADeploy) for b in blocks)
+    assert len(calls) >= 2 * len(blocks)  # window attention ran as SDPA
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(residual='standard'), dict(use_lw_mhsa=False), dict(use_cgsa=False),
+    dict(use_dsa=False), dict(use_dca=False), dict(window_size=0),
+    dict(output_stride=8)])
+def test_deploy_equals_eval_variants(kwargs):
+    torch.manual_seed(0)
+    model = _randomise_norms(HarmoVision('n', **kwargs)).eval()
+    _assert_deploy_equals_eval(model, torch.randn(2, 3, 64, 80))
+
+
+def test_deploy_attention_maps_as_trained():
+    """With attention capture on, the deploy form hands the tools the maps
+    of the model as trained (LW-MHSA's padded, masked softmax included)."""
+    from mmhybrid.visualization import capture_attention
+    torch.manual_seed(0)
+    model = _randomise_norms(HarmoVision('n')).eval()
+    deployed = copy.deepcopy(model)
+    deployed.switch_to_deploy()
+    x = torch.randn(2, 3, 97, 131)
+    ref = capture_attention(model, lambda: model(x))
+    got = capture_attention(deployed, lambda: deployed(x))
+    assert len(got) == len(ref) > 0
+    for a, b in zip(got, ref, strict=True):
+        assert (a['name'], a['type'], a['hw']) == (b['name'], b['type'],
+                                                   b['hw'])
+        assert a['maps'].keys() == b['maps'].keys()
+        for k in a['maps']:
+            torch.testing.assert_close(a['maps'][k], b['maps'][k],
+                                       rtol=1e-3, atol=1e-5)
