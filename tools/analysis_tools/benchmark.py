@@ -33,8 +33,9 @@ threshold), so its mask branch never runs; ``--score-thr 0`` keeps
 
 Protocol (SHViT's speed test): random input, ``--warmup-secs`` of warm-up
 then a time-based window of ``--secs``; every iteration is synchronised on
-GPU. Throughput = images / second; latency = mean (and median) wall time of
-one batch. ``--deploy`` times both the unfused and the deploy
+GPU, with cuDNN's autotuner on for every model timed. Throughput = images /
+second; latency = mean (and median) wall time of one batch. ``--deploy``
+times both the unfused and the deploy
 (``switch_to_deploy()``: BNs folded, conv+activation and conv+residual as one
 oneDNN kernel with packed weights on CPU, channels-last inside) model;
 without it only the unfused one (the model as trained, in eval mode). A
@@ -312,10 +313,18 @@ def _timm_model(model, task):
                                    num_classes=num_classes), 'logits'
 
 
-def benchmark(args):
+def _setup_device(args):
+    """The device, with the CPU thread count or cuDNN's autotuner set."""
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if device.type == 'cuda':
+        torch.backends.cudnn.benchmark = True
+    return device
+
+
+def benchmark(args):
+    device = _setup_device(args)
     targets = build_targets(args)
     for name, model, *_ in targets if args.deploy else ():
         if not switch_to_deploy(copy.deepcopy(model)):
@@ -487,9 +496,7 @@ class TimedPredict:
 
 def benchmark_task(args):
     """Rows of the task mode, one per form (see the module docstring)."""
-    device = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device = _setup_device(args)
     shape = (args.shape[0], args.shape[-1]) if args.shape else None
     forms = _task_forms(args)
     bar = None
