@@ -3,8 +3,17 @@
 Only for a machine where mmcv's compiled ops cannot be had: the GPU machine
 lent to this project runs a torch (2.11, CUDA 13) for which no CUDA build of
 mmcv 2.1.0 exists and which leaves no time to compile one. There mmcv is
-installed without ops (``MMCV_WITH_OPS=0``) and this file is copied to
-``mmcv/_ext.py``; ``tools/misc/gpu_figures.sh`` does both.
+installed without ops and this file is copied to ``mmcv/_ext.py`` before
+``tools/misc/gpu_figures.sh`` runs (the script itself does neither)::
+
+    # where pip works: mmcv's Python code alone, as a wheel
+    pip download mmcv==2.1.0 --no-deps --no-binary :all:
+    tar xzf mmcv-2.1.0.tar.gz && cd mmcv-2.1.0
+    MMCV_WITH_OPS=0 python setup.py bdist_wheel   # dist/mmcv_lite-*.whl
+    # on the GPU machine, with that wheel and mmengine/mmdet/... wheels
+    pip install --no-deps --target /tmp/site WHEELS
+    cp tools/misc/mmcv_ext_torchvision.py /tmp/site/mmcv/_ext.py
+    PYTHONPATH=/tmp/site bash tools/misc/gpu_figures.sh OUT_DIR
 
 What it implements runs torchvision's kernels, which compute the same thing:
 - ``nms`` (offset 0 only; mmdet's default) -> ``torchvision.ops.nms``;
