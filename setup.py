@@ -61,7 +61,9 @@ setup(
     # The stack is installed by `make install` (tools/misc/install_stack.sh):
     # mmcv must be built from source against the installed torch.
     install_requires=[
-        'torch>=2.0',
+        # torch.serialization.safe_globals (the scoped allow-list of
+        # mmhybrid.engine.safe_load) and get_safe_globals exist from 2.5 on
+        'torch>=2.5',
         'mmengine==0.10.7',
         'mmcv==2.1.0',
         'mmdet==3.3.0',

@@ -9,7 +9,7 @@ _base_ = [
     'mmseg::_base_/models/deeplabv3_r50-d8.py',
     'mmseg::_base_/datasets/ade20k.py',
     '_base_/schedules/schedule_160k_adamw.py',
-    'mmseg::_base_/default_runtime.py'
+    '_base_/default_runtime_seg.py'
 ]
 custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 

@@ -2,7 +2,7 @@
 _base_ = [
     '_base_/models/fpn_shvit.py', 'mmseg::_base_/datasets/ade20k.py',
     '_base_/schedules/schedule_80k_adamw.py',
-    'mmseg::_base_/default_runtime.py'
+    '_base_/default_runtime_seg.py'
 ]
 crop_size = (512, 512)
 data_preprocessor = dict(size=crop_size)

@@ -5,7 +5,7 @@
 # batch 32, Adam lr 1e-4 with weight decay, ReduceLROnPlateau on test top-1,
 # early stopping (patience 25), 50 epochs, best and final checkpoints.
 # Set `num_classes` to the number of class folders.
-_base_ = ['mmpretrain::_base_/default_runtime.py']
+_base_ = ['_base_/default_runtime_cls.py']
 custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 
 num_classes = 10
@@ -98,7 +98,7 @@ default_hooks = dict(
     # best_accuracy_top1_epoch_*.pth and the final epoch_*.pth (kept every
     # epoch so that an early stop also leaves its final checkpoint)
     checkpoint=dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=1,
+        type='SafeCheckpointHook', interval=1, max_keep_ckpts=1,
         save_best='accuracy/top1', rule='greater', save_last=True))
 custom_hooks = [
     dict(type='EarlyStoppingHook', monitor='accuracy/top1', rule='greater',

@@ -4,6 +4,6 @@
 _base_ = [
     '_base_/models/ga_convnext_cls.py', '_base_/datasets/imagenet_ga_cswin.py',
     '_base_/schedules/imagenet_bs1024_lamb_300e_lr5e-3.py',
-    'mmpretrain::_base_/default_runtime.py'
+    '_base_/default_runtime_cls.py'
 ]
 published_top1 = 83.2  # read by benchmark tools

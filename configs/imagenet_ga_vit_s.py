@@ -13,7 +13,7 @@
 _base_ = [
     '_base_/models/ga_convnext_cls.py', '_base_/datasets/imagenet_ga_cswin.py',
     '_base_/schedules/imagenet_bs1024_lamb_300e.py',
-    'mmpretrain::_base_/default_runtime.py'
+    '_base_/default_runtime_cls.py'
 ]
 published_top1 = 80.9  # read by benchmark tools
 

@@ -4,7 +4,7 @@ _base_ = [
     '_base_/models/harmovision_cls.py',
     '_base_/datasets/imagenet_harmovision.py',
     '_base_/schedules/imagenet_bs256_adamw_300e_harmovision.py',
-    'mmpretrain::_base_/default_runtime.py'
+    '_base_/default_runtime_cls.py'
 ]
 published_top1 = 75.73  # read by benchmark tools
 

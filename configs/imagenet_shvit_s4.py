@@ -2,7 +2,7 @@
 _base_ = [
     '_base_/models/shvit_cls.py', '_base_/datasets/imagenet_shvit_256.py',
     '_base_/schedules/imagenet_bs2048_adamw_300e.py',
-    'mmpretrain::_base_/default_runtime.py'
+    '_base_/default_runtime_cls.py'
 ]
 published_top1 = 79.4  # read by benchmark tools
 

@@ -18,7 +18,7 @@ _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',
     '_base_/schedules/schedule_1x_adamw.py',
-    'mmdet::_base_/default_runtime.py'
+    '_base_/default_runtime_det.py'
 ]
 
 custom_imports = dict(

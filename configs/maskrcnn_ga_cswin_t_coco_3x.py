@@ -3,7 +3,7 @@ _base_ = [
     '_base_/models/maskrcnn_ga_cswin_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',
     '_base_/schedules/schedule_3x_adamw.py',
-    'mmdet::_base_/default_runtime.py'
+    '_base_/default_runtime_det.py'
 ]
 
 # multi-scale training: short side drawn from 480..800 (step 32), long side

@@ -7,6 +7,9 @@
 #       model.backbone.init_cfg.checkpoint=torchvision://resnet50
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
+# mmhybrid's runtime policy (as configs/_base_/default_runtime_det.py)
+runner_type = 'HybridRunner'
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
 
 model = dict(
     backbone=dict(

@@ -3,5 +3,5 @@ _base_ = [
     '_base_/models/maskrcnn_shvit_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',
     '_base_/schedules/schedule_1x_adamw.py',
-    'mmdet::_base_/default_runtime.py'
+    '_base_/default_runtime_det.py'
 ]

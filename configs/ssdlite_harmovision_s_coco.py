@@ -9,6 +9,9 @@
 _base_ = 'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'
 
 custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
+# mmhybrid's runtime policy (as configs/_base_/default_runtime_det.py)
+runner_type = 'HybridRunner'
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
 
 channels = (192, 256, 512, 256, 256, 128)
 model = dict(

@@ -2,7 +2,7 @@
 _base_ = [
     '_base_/models/upernet_ga_cswin.py', 'mmseg::_base_/datasets/ade20k.py',
     '_base_/schedules/schedule_160k_adamw_cswin.py',
-    'mmseg::_base_/default_runtime.py'
+    '_base_/default_runtime_seg.py'
 ]
 # ms = the inherited ADE20K tta_pipeline (ratios 0.5-1.75 + flip), as run by
 # mmseg's tools/test.py --tta

@@ -1,8 +1,9 @@
 """The model index: ``model-index.yml`` and ``configs/metafiles/*.yml`` in
-OpenMMLab's format, registered in MMPretrain's ``ModelHub`` when mmhybrid is
-imported, so that users find and load models by name
-(``mmpretrain.list_models`` / ``get_model``), and upstream classifier
-checkpoints (the released SHViT ``.pth``) load through our converters."""
+OpenMMLab's format, registered in MMPretrain's ``ModelHub`` by one explicit
+call (``register_model_index``; ``mmhybrid.apis.get_model``/``list_models``
+make it), so that users find and load models by name, and upstream
+classifier checkpoints (the released SHViT ``.pth``) load safely through our
+converters (``mmhybrid.apis.get_model``)."""
 import argparse
 import os.path as osp
 import subprocess
@@ -13,7 +14,7 @@ import torch
 from modelindex.load_model_index import load
 
 import mmhybrid
-from mmhybrid.apis import build_model
+from mmhybrid.apis import build_model, get_model
 from mmhybrid.engine.model_index import model_index_path
 from mmhybrid.engine.safe_load import UntrustedCheckpointError
 from mmhybrid.models.utils import (CheckpointMismatchError,
@@ -75,11 +76,15 @@ def test_config_exists_builds_and_parameters_match(name):
 
 
 def test_list_models_in_a_fresh_process():
-    code = ('import mmhybrid, mmpretrain; '
+    code = ('import mmpretrain; '
+            'from mmhybrid.engine.model_index import register_model_index; '
+            "print(mmpretrain.list_models('shvit*')); "
+            'register_model_index(); '
             "print(mmpretrain.list_models('shvit*')); "
             "print(mmpretrain.list_models('maskrcnn_shvit'))")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True,
                          text=True, check=True, cwd=ROOT).stdout.splitlines()
+    assert out[-3] == '[]'  # importing mmhybrid registers nothing there
     assert out[-2] == str([f'shvit-{a}_in1k' for a in ('s1', 's2', 's3',
                                                        's4')])
     # only classifiers go into MMPretrain's hub (get_model builds those)
@@ -90,15 +95,18 @@ def test_registered_in_mmpretrain_once():
     import mmpretrain
     from mmpretrain.apis.model import ModelHub
 
-    from mmhybrid.engine.model_index import register_with_mmpretrain
-    register_with_mmpretrain()
-    register_with_mmpretrain()
+    from mmhybrid.engine.model_index import register_model_index
+    register_model_index()
+    register_model_index()
     assert mmpretrain.list_models('ga-cswin') == ['ga-cswin-s_in1k',
                                                  'ga-cswin-t_in1k']
     assert set(CLASSIFIERS) <= set(mmpretrain.list_models())
     # mmpretrain's own models are still there
     assert 'resnet50_8xb32_in1k' in mmpretrain.list_models('resnet50')
     assert ModelHub.get('shvit-s4_in1k').config.model.backbone.arch == 's4'
+    # MMPretrain would read a URL through torch.hub, unpickling it fully:
+    # the hub's copies carry no weights, mmhybrid.apis.get_model reads them
+    assert ModelHub.get('shvit-s4_in1k').weights is None
 
 
 def _official_shvit(tmp_path, arch='s1'):
@@ -122,9 +130,8 @@ def _assert_weights(model, expected):
 
 
 def test_get_model_loads_the_official_shvit_layout(tmp_path):
-    import mmpretrain
     state_dict, path = _official_shvit(tmp_path)
-    model = mmpretrain.get_model('shvit-s1_in1k', pretrained=path)
+    model = get_model('shvit-s1_in1k', pretrained=path)
     _assert_weights(model, shvit_to_mmpretrain(state_dict))
     # the same file through mmhybrid's checked loader (load_from,
     # tools/test.py)
@@ -134,28 +141,25 @@ def test_get_model_loads_the_official_shvit_layout(tmp_path):
 
 
 def test_get_model_loads_the_timm_shvit_layout(tmp_path):
-    import mmpretrain
     state_dict = deterministic_state_dict(manifest('timm_shvit_s1'))
     path = tmp_path / 'timm.pth'
     torch.save(state_dict, path)
-    model = mmpretrain.get_model('shvit-s1_in1k', pretrained=str(path))
+    model = get_model('shvit-s1_in1k', pretrained=str(path))
     _assert_weights(model, shvit_to_mmpretrain(state_dict))
 
 
 def test_get_model_loads_the_upstream_ga_cswin_layout(tmp_path):
-    import mmpretrain
     state_dict = deterministic_state_dict(manifest('ga_cswin_t'))
     path = tmp_path / 'ga_cswin_t.pth'
     torch.save({'state_dict_ema': state_dict}, path)
-    model = mmpretrain.get_model('ga-cswin-t_in1k', pretrained=str(path))
+    model = get_model('ga-cswin-t_in1k', pretrained=str(path))
     _assert_weights(model, ga_cswin_to_mmpretrain(state_dict))
 
 
 def test_get_model_refuses_another_arch(tmp_path):
-    import mmpretrain
     _, path = _official_shvit(tmp_path, 's2')
     with pytest.raises(CheckpointMismatchError, match='do not fit'):
-        mmpretrain.get_model('shvit-s1_in1k', pretrained=path)
+        get_model('shvit-s1_in1k', pretrained=path)
 
 
 class _Payload:
@@ -166,19 +170,17 @@ class _Payload:
 
 
 def test_get_model_reads_files_safely(tmp_path):
-    import mmpretrain
     state_dict, _ = _official_shvit(tmp_path)
     path = tmp_path / 'evil.pth'
     torch.save({'model': state_dict, 'payload': _Payload()}, path)
     with pytest.raises(UntrustedCheckpointError, match='print'):
-        mmpretrain.get_model('shvit-s1_in1k', pretrained=str(path))
+        get_model('shvit-s1_in1k', pretrained=str(path))
 
 
 def test_our_own_checkpoint_is_not_converted_again(tmp_path):
-    import mmpretrain
     state_dict, _ = _official_shvit(tmp_path)
     converted = shvit_to_mmpretrain(state_dict)
     path = tmp_path / 'ours.pth'
     torch.save({'state_dict': converted, 'meta': {}}, path)
-    model = mmpretrain.get_model('shvit-s1_in1k', pretrained=str(path))
+    model = get_model('shvit-s1_in1k', pretrained=str(path))
     _assert_weights(model, converted)

@@ -20,7 +20,11 @@ class TinyModel(BaseModel):
         return pred
 
 
-def tiny_runner(work_dir, max_epochs, **kwargs):
+def tiny_runner(work_dir, max_epochs, runner_cls=None, **kwargs):
+    """A Runner (``runner_cls``, default mmhybrid's ``HybridRunner``) of
+    :class:`TinyModel` on 16 random samples."""
+    if runner_cls is None:
+        from mmhybrid.engine import HybridRunner as runner_cls
     g = torch.Generator().manual_seed(0)
     data = TensorDataset(torch.randn(16, 4, generator=g),
                          torch.randn(16, 1, generator=g))
@@ -29,8 +33,8 @@ def tiny_runner(work_dir, max_epochs, **kwargs):
                             x=torch.stack([i[0] for i in b]),
                             y=torch.stack([i[1] for i in b])))
     kwargs.setdefault('default_hooks', dict(
-        checkpoint=dict(type='CheckpointHook', interval=1)))
-    return Runner(model=TinyModel(), work_dir=str(work_dir),
+        checkpoint=dict(type='SafeCheckpointHook', interval=1)))
+    return runner_cls(model=TinyModel(), work_dir=str(work_dir),
                   train_dataloader=loader,
                   optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
                   train_cfg=dict(by_epoch=True, max_epochs=max_epochs),

@@ -7,7 +7,7 @@
 # (background 98.5, shapes 84-92) on the 48 val images.
 _base_ = [
     'mmseg::_base_/models/fpn_r50.py',
-    'mmseg::_base_/default_runtime.py',
+    '../_base_/default_runtime_seg.py',
 ]
 custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 
@@ -116,7 +116,7 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=False,
                     interval=max_iters, max_keep_ckpts=1, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

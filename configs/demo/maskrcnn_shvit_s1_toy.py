@@ -8,7 +8,7 @@
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/default_runtime_det.py',
 ]
 custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 
@@ -120,7 +120,7 @@ param_scheduler = [
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=5),
-    checkpoint=dict(type='CheckpointHook', interval=max_epochs,
+    checkpoint=dict(type='SafeCheckpointHook', interval=max_epochs,
                     max_keep_ckpts=1, save_last=True))
 log_processor = dict(window_size=5)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

@@ -3,7 +3,8 @@ a backbone type and arch), load a checkpoint, run it (Runner, inferencers,
 tensor forward). Every tool in ``tools/`` goes through it."""
 from .inference import (ImagePredictor, ImageReadError, list_images,
                         read_image, save_png)
-from .model import TensorForward, build_model, count_complexity
+from .model import (TensorForward, build_model, count_complexity, get_model,
+                    list_models)
 from .runner import (TASKS, add_common_args, add_trust_arg, apply_trust_arg,
                      build_runner, check_data_roots, config_task,
                      load_config, parse_common_args, run_cli,
@@ -13,6 +14,6 @@ __all__ = [
     'TASKS', 'add_common_args', 'add_trust_arg', 'apply_trust_arg',
     'parse_common_args', 'build_runner', 'check_data_roots', 'config_task',
     'load_config', 'run_cli', 'summarize_metrics', 'test_resolution',
-    'build_model', 'TensorForward', 'count_complexity', 'ImagePredictor',
+    'build_model', 'get_model', 'list_models', 'TensorForward', 'count_complexity', 'ImagePredictor',
     'ImageReadError', 'list_images', 'read_image', 'save_png'
 ]

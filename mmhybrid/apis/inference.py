@@ -294,7 +294,10 @@ class ImagePredictor:
         self.opacity = opacity
         self.topk = topk
         self.palette = palette
-        with warnings.catch_warnings():
+        #: the framework's scope: the inferencer is built and called in it,
+        #: and the caller's default scope is restored afterwards
+        self.scope = cfg.default_scope
+        with warnings.catch_warnings(), self._in_scope():
             warnings.filterwarnings('ignore', message=_NO_WEIGHTS_WARNINGS)
             self.inferencer = _build_inferencer(self.task, cfg, self.device,
                                                 palette)
@@ -303,7 +306,8 @@ class ImagePredictor:
         if checkpoint is not None:
             ckpt = load_model_checkpoint(
                 self.inferencer.model, checkpoint,
-                allow_partial=allow_partial_load, hint=_CHECKPOINT_HINT)
+                allow_partial=allow_partial_load, hint=_CHECKPOINT_HINT,
+                require_finite=True)
             metas.append(('checkpoint', checkpoint_dataset_meta(ckpt)))
         metas.append(('config', _config_dataset_meta(cfg, self.task)))
         if self.deploy or self.bf16:
@@ -329,6 +333,10 @@ class ImagePredictor:
             self._set_dataset_meta(meta)
             self.meta_source = source
             break
+
+    def _in_scope(self):
+        from mmengine.registry import DefaultScope
+        return DefaultScope.overwrite_default_scope(self.scope)
 
     @property
     def form(self):
@@ -388,7 +396,7 @@ class ImagePredictor:
         top-k classes)."""
         from mmhybrid.utils import bf16_autocast
         rgb = read_image(image)  # names a broken file before the model runs
-        with bf16_autocast(enabled=self.bf16):
+        with bf16_autocast(enabled=self.bf16), self._in_scope():
             if self.task == 'detection':
                 return self._detect(image)
             if self.task == 'segmentation':

@@ -119,7 +119,7 @@ def build_model(config=None, *, backbone=None, arch=None, checkpoint=None,
         model = _build(model_cfg, cfg.default_scope)
         model.cfg = cfg
         if checkpoint is not None:
-            load_model_checkpoint(model, checkpoint)
+            load_model_checkpoint(model, checkpoint, require_finite=True)
         return model.to(device).eval()
     backbone_cfg = dict(type=backbone, **(cfg_options or {}))
     if arch is not None:
@@ -136,7 +136,7 @@ def build_model(config=None, *, backbone=None, arch=None, checkpoint=None,
                        'mmpretrain')
         model.init_weights()
         if checkpoint is not None:
-            load_model_checkpoint(model, checkpoint)
+            load_model_checkpoint(model, checkpoint, require_finite=True)
     return model.to(device).eval()
 
 
@@ -212,3 +212,43 @@ def count_complexity(model, input_shape):
             show_table=False, show_arch=False)['flops']
     model.train(was_training)
     return params, flops
+
+
+def list_models(pattern=None):
+    """Names of the image classifiers of MMPretrain's model hub matching
+    ``pattern`` (fnmatch, e.g. ``'shvit*'``), mmhybrid's index registered
+    (:func:`mmhybrid.engine.model_index.register_model_index`)."""
+    import mmpretrain
+
+    from mmhybrid.engine.model_index import register_model_index
+    register_model_index()
+    return mmpretrain.list_models(pattern)
+
+
+def get_model(model, pretrained=False, device='cpu', **kwargs):
+    """``mmpretrain.get_model`` for mmhybrid's classifiers, with safe and
+    checked weights: ``model`` is a name of the index (``'shvit-s1_in1k'``,
+    see :func:`list_models`) or a config; ``pretrained`` is False, True (the
+    upstream weights the index records, downloaded once into torch.hub's
+    cache) or a path/URL. The weights are read without running code from
+    the file, an upstream layout (official or timm SHViT, official GA-CSWin)
+    is converted, and a checkpoint that does not fit is refused
+    (:func:`mmhybrid.models.utils.load_model_checkpoint`). ``kwargs`` go to
+    ``mmpretrain.get_model`` (e.g. ``head=dict(num_classes=10)``)."""
+    import mmpretrain
+
+    from mmhybrid.engine.model_index import (index_weights,
+                                             register_model_index)
+    from mmhybrid.models.utils import load_model_checkpoint
+    register_model_index()
+    if pretrained is True:
+        if not isinstance(model, str) or index_weights(model) is None:
+            raise ValueError(
+                f'pretrained=True: the index records no weights for '
+                f'{model!r}; pass a checkpoint path or URL instead.')
+        pretrained = index_weights(model)
+    net = mmpretrain.get_model(model, pretrained=False, device='cpu',
+                               **kwargs)
+    if pretrained:
+        load_model_checkpoint(net, pretrained, require_finite=True)
+    return net.to(device).eval()

@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import mmhybrid  # noqa: F401  (applies the stack fixes)
+import mmhybrid.models  # noqa: F401  (registers mmhybrid's components)
 from mmhybrid.engine.safe_load import TRUST_ENV
 
 # default_scope of a config -> (task, framework package)

@@ -1,11 +1,140 @@
 """mmengine hooks of mmhybrid (registered in mmengine's ``HOOKS``, so every
 framework's Runner builds them by name)."""
-from mmengine.hooks import Hook
+import glob
+import os
+import os.path as osp
+import re
+import tempfile
+
+from mmengine.dist import is_main_process
+from mmengine.fileio.backends import LocalBackend
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.registry import HOOKS
 
 from mmhybrid.registry import register_in
 
-__all__ = ['InferenceFormHook', 'inference_form']
+__all__ = ['InferenceFormHook', 'inference_form', 'SafeCheckpointHook']
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_atomically(write, path):
+    """Write ``path`` so that a crash at any moment leaves either the old
+    file or the new one: ``write(tmp_path)`` fills a new temporary file in
+    the same folder (an unpredictable name, created exclusively, so a
+    planted symlink is never followed), which is synced and renamed over
+    ``path``. The temporary file is removed when ``write`` fails."""
+    folder = osp.dirname(osp.abspath(path))
+    fd, tmp = tempfile.mkstemp(
+        prefix=f'.{osp.basename(path)}.{os.getpid()}.', suffix='.tmp',
+        dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, 'rb') as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.lexists(tmp):
+            os.remove(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+class SafeCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` whose saves survive a run killed at any
+    moment (kill -9, OOM, node loss) and never lose the last good
+    checkpoint:
+
+    * each checkpoint (and ``last_checkpoint``) is written under a temporary
+      name in the same folder, synced and renamed into place
+      (:func:`replace_atomically`);
+    * ``max_keep_ckpts`` retires an old checkpoint only after the new one
+      is on disk;
+    * temporary files left by a killed run (their process is gone) are
+      removed when training starts.
+
+    Checkpoints on non-local storage (``backend_args``) are saved as
+    mmengine does. mmhybrid's configs use it through their runtime base::
+
+        default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook',
+                                             interval=1))
+    """
+
+    def before_train(self, runner):
+        super().before_train(runner)
+        if is_main_process() and isinstance(self.file_backend,
+                                            LocalBackend):
+            self._remove_stale_temporaries(runner)
+
+    def _remove_stale_temporaries(self, runner):
+        for folder in {self.out_dir, runner.work_dir}:
+            for path in glob.glob(osp.join(folder, '.*.tmp')):
+                m = re.fullmatch(r'\..+\.(\d+)\.[^.]+\.tmp',
+                                 osp.basename(path))
+                if m and not _pid_alive(int(m.group(1))):
+                    os.remove(path)
+                    runner.logger.info('Removed the temporary file of an '
+                                       f'interrupted save: {path}')
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        if not isinstance(self.file_backend, LocalBackend):
+            return super()._save_checkpoint_with_step(runner, step, meta)
+        retired = []
+        if self.max_keep_ckpts > 0 and not (
+                self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                retired.append(self.keep_ckpt_ids.popleft())
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids',
+                                           list(self.keep_ckpt_ids))
+        filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        if is_main_process():
+            os.makedirs(self.out_dir, exist_ok=True)
+
+        def save(tmp):
+            runner.save_checkpoint(
+                self.out_dir, osp.basename(tmp), self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler, meta=meta,
+                by_epoch=self.by_epoch, backend_args=self.backend_args,
+                **self.args)
+
+        if not is_main_process():
+            return  # Runner.save_checkpoint writes on the main process only
+        replace_atomically(save, self.last_ckpt)
+
+        def point(tmp):
+            with open(tmp, 'w') as f:
+                f.write(self.last_ckpt)
+
+        replace_atomically(point, osp.join(runner.work_dir,
+                                           'last_checkpoint'))
+        for old in retired:
+            path = self.file_backend.join_path(
+                self.out_dir, self.filename_tmpl.format(old))
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):
+                self.file_backend.rmtree(path)
 
 
 def inference_form(deploy=False, bf16=False):
@@ -77,3 +206,4 @@ class InferenceFormHook(Hook):
 
 
 register_in(HOOKS, InferenceFormHook)
+register_in(HOOKS, SafeCheckpointHook)

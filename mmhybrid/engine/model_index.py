@@ -4,18 +4,25 @@
 OpenMMLab indexes its models in ``model-index.yml``, which imports one
 metafile per family (``configs/metafiles/<family>.yml``: Collections, and
 Models with Name, Config, Parameters/FLOPs, the upstream Results and, where
-upstream released them, Weights). MMPretrain's ``ModelHub`` registers its own
-index lazily, the first time a name is looked up; :func:`register_with_mmpretrain`
-makes that same moment register mmhybrid's index too, once. Only the image
-classifiers go into MMPretrain's hub: the detection and segmentation entries
-of the index are for ``mim`` and the reader, as ``get_model`` builds
-MMPretrain models only.
+upstream released them, Weights). Importing mmhybrid does not touch
+MMPretrain's ``ModelHub``; :func:`register_model_index` (called by
+:func:`mmhybrid.apis.get_model` and :func:`mmhybrid.apis.list_models`, or
+once by a user who wants ``mmpretrain.list_models``/``get_model`` to know
+mmhybrid's classifiers) registers them through MMPretrain's public
+``ModelHub.register_model_index``.
+
+Only the image classifiers go into MMPretrain's hub: ``get_model`` builds
+MMPretrain models only, and the detection and segmentation entries are for
+``mim`` and the reader. The hub's copies carry no ``Weights``: MMPretrain
+would read a URL through torch.hub, which unpickles the file fully and
+cannot convert an upstream layout; :func:`mmhybrid.apis.get_model` reads
+the index's weights safely and converts them.
 """
 import os.path as osp
+import tempfile
 
 CLASSIFICATION = 'Image Classification'
 _REGISTERED = False
-_TARGET = 'mmpretrain.apis.model'
 
 
 def model_index_path():
@@ -33,52 +40,80 @@ def model_index_path():
     return path if osp.isfile(path) else None
 
 
-def register_index(hub):
-    """Register mmhybrid's image classifiers in ``hub`` (MMPretrain's
-    ``ModelHub``) once; config paths resolve against the index's folder."""
-    global _REGISTERED
-    if _REGISTERED:
-        return
+def load_index():
+    """mmhybrid's index as modelindex ``Model`` objects (collections
+    applied), config paths absolute; [] when no index is installed."""
+    from modelindex.load_model_index import load
     path = model_index_path()
     if path is None:
-        _REGISTERED = True
-        return
-    before = set(hub._models_dict)
-    hub.register_model_index(path, config_prefix=osp.dirname(path))
-    for name in set(hub._models_dict) - before:
-        results = hub._models_dict[name].results or []
-        if not any(r.task == CLASSIFICATION for r in results) and \
-                not _is_classifier_config(hub._models_dict[name].config):
-            del hub._models_dict[name]
-    _REGISTERED = True
+        return []
+    index = load(path)
+    index.build_models_with_collections()
+    root = osp.dirname(path)
+    for model in index.models:
+        if model.config and not osp.isabs(model.config):
+            model.config = osp.join(root, model.config)
+    return list(index.models)
 
 
-def _is_classifier_config(config):
-    """Entries without results (HAM-ViT's image-folder recipe) count as
-    classifiers when their config file is an MMPretrain ImageClassifier."""
+def is_classifier(model):
+    """An index entry MMPretrain's ``get_model`` can build: its results are
+    image classification, or (entries without results, HAM-ViT's
+    image-folder recipe) its config is an MMPretrain ``ImageClassifier``."""
+    if any(r.task == CLASSIFICATION for r in model.results or []):
+        return True
     try:
-        with open(config, encoding='utf-8') as f:
+        with open(model.config, encoding='utf-8') as f:
             return "type='ImageClassifier'" in f.read()
     except (OSError, TypeError):
         return False
 
 
-def _patch_model_hub(module):
-    hub = module.ModelHub
-    original = hub._register_mmpretrain_models.__func__
-    if getattr(original, '_mmhybrid', False):
-        return
+def _classifier_index(folder):
+    """Write the classifier entries of the index, without Weights, as one
+    metafile in ``folder``; return its path."""
+    import yaml
+    path = model_index_path()
+    with open(path, encoding='utf-8') as f:
+        imports = yaml.safe_load(f)['Import']
+    keep = {m.name for m in load_index() if is_classifier(m)}
+    collections, models = [], []
+    for rel in imports:
+        with open(osp.join(osp.dirname(path), rel), encoding='utf-8') as f:
+            meta = yaml.safe_load(f)
+        collections += meta.get('Collections') or []
+        for model in meta.get('Models') or []:
+            if model['Name'] in keep:
+                model = {k: v for k, v in model.items() if k != 'Weights'}
+                model['Config'] = osp.join(osp.dirname(path),
+                                           model['Config'])
+                models.append(model)
+    out = osp.join(folder, 'mmhybrid-classifiers.yml')
+    with open(out, 'w', encoding='utf-8') as f:
+        yaml.safe_dump(dict(Collections=collections, Models=models), f)
+    return out
 
-    def _register_mmpretrain_models(cls):
-        original(cls)
-        register_index(cls)
 
-    _register_mmpretrain_models._mmhybrid = True
-    hub._register_mmpretrain_models = classmethod(_register_mmpretrain_models)
+def register_model_index():
+    """Register mmhybrid's image classifiers in MMPretrain's ``ModelHub``
+    (public ``ModelHub.register_model_index``), once; afterwards
+    ``mmpretrain.list_models('shvit*')`` and ``mmpretrain.get_model(name)``
+    know them. Returns the registered names."""
+    global _REGISTERED
+    from mmpretrain.apis.model import ModelHub
+    names = sorted(m.name.lower() for m in load_index() if is_classifier(m))
+    if _REGISTERED or not names:
+        return names
+    with tempfile.TemporaryDirectory() as folder:
+        ModelHub.register_model_index(_classifier_index(folder))
+    _REGISTERED = True
+    return names
 
 
-def register_with_mmpretrain():
-    """Make MMPretrain's ``ModelHub`` register mmhybrid's index along with
-    its own (idempotent; nothing is read until a name is looked up)."""
-    from .compat import patch_after_import
-    patch_after_import(_TARGET, _patch_model_hub)
+def index_weights(name):
+    """The upstream weights URL the index records for ``name`` (None when
+    upstream released none)."""
+    for model in load_index():
+        if model.name.lower() == name.lower():
+            return model.weights
+    raise KeyError(f'{name!r} is not in mmhybrid\'s model index')

@@ -1,5 +1,9 @@
-"""Importing this package registers every mmhybrid model component in the
-MODELS registries of MMPretrain, MMDetection, MMSegmentation and mmhybrid."""
+"""Importing this package (what ``custom_imports=['mmhybrid.models']`` does)
+registers every mmhybrid model component in the MODELS registries of
+MMPretrain, MMDetection, MMSegmentation and mmhybrid, and mmhybrid's Runner
+and hooks in mmengine's RUNNERS and HOOKS (:mod:`mmhybrid.engine`), which
+only configs that name them use. It changes nothing else."""
+from .. import engine  # noqa: F401  (HybridRunner, SafeCheckpointHook)
 from .backbones import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403

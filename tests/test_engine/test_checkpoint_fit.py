@@ -13,7 +13,6 @@ import torch
 import torch.nn as nn
 from tiny_runner import TinyModel, tiny_runner
 
-import mmhybrid  # noqa: F401  (applies the stack fixes)
 from mmhybrid.engine.safe_load import safe_load
 from mmhybrid.models.utils import (CheckpointMismatchError,
                                    load_checked_state_dict)
@@ -32,12 +31,13 @@ def _other_checkpoint(path):
     return str(path)
 
 
-def test_load_from_refuses_a_checkpoint_that_does_not_fit(tmp_path):
+def test_evaluation_refuses_a_checkpoint_that_does_not_fit(tmp_path):
+    """What tools/test.py and val do (the Runner's load outside training)."""
     ckpt = _other_checkpoint(tmp_path / 'other.pth')
-    runner = tiny_runner(tmp_path / 'work', max_epochs=1, load_from=ckpt)
+    runner = tiny_runner(tmp_path / 'work', max_epochs=1)
     before = {k: v.clone() for k, v in runner.model.state_dict().items()}
     with pytest.raises(CheckpointMismatchError) as e:
-        runner.train()
+        runner.load_checkpoint(ckpt)
     text = str(e.value)
     assert '1 keys the model needs are missing' in text and \
         'net.2.bias' in text
@@ -49,12 +49,68 @@ def test_load_from_refuses_a_checkpoint_that_does_not_fit(tmp_path):
         assert torch.equal(v, before[k]), k
 
 
+def test_evaluation_refuses_nan_weights(tmp_path):
+    sd = TinyModel().state_dict()
+    sd['net.0.weight'] = torch.full_like(sd['net.0.weight'], float('nan'))
+    torch.save({'state_dict': sd, 'meta': {}}, tmp_path / 'nan.pth')
+    runner = tiny_runner(tmp_path / 'work', max_epochs=1)
+    with pytest.raises(CheckpointMismatchError, match='NaN or Inf') as e:
+        runner.load_checkpoint(str(tmp_path / 'nan.pth'))
+    assert 'net.0.weight' in str(e.value)
+
+
 def test_partial_load_only_on_purpose(tmp_path):
     ckpt = _other_checkpoint(tmp_path / 'other.pth')
-    runner = tiny_runner(tmp_path / 'work', max_epochs=1, load_from=ckpt,
+    runner = tiny_runner(tmp_path / 'work', max_epochs=1,
                          cfg=dict(allow_partial_load=True))
+    runner.load_checkpoint(ckpt)
+
+
+def test_finetune_loads_what_fits_and_says_so(tmp_path, capsys):
+    """load_from in training: another head width (a class count) keeps its
+    initialisation, named once; everything else is loaded."""
+    src = TinyModel().state_dict()
+    src['net.2.weight'] = torch.randn(3, 8)
+    src['net.2.bias'] = torch.randn(3)
+    torch.save({'state_dict': src, 'meta': {}}, tmp_path / 'c3.pth')
+    from mmengine.hooks import Hook
+
+    class Capture(Hook):  # the weights as training starts
+
+        def before_train(self, runner):
+            self.state = {k: v.clone()
+                          for k, v in runner.model.state_dict().items()}
+
+    capture = Capture()
+    runner = tiny_runner(tmp_path / 'work', max_epochs=1,
+                         load_from=str(tmp_path / 'c3.pth'),
+                         custom_hooks=[capture])
+    init = {k: v.clone() for k, v in runner.model.state_dict().items()}
     runner.train()
-    assert runner.epoch == 1
+    now = capture.state
+    assert torch.equal(now['net.0.weight'], src['net.0.weight'])
+    assert torch.equal(now['net.2.weight'], init['net.2.weight'])
+    log = ''.join(p.read_text() for p in (tmp_path / 'work').glob('*/*.log'))
+    assert log.count('kept their initialisation') == 1, log
+    assert 'net.2.weight: checkpoint [3, 8], model [1, 8]' in log
+    assert 'net.2.bias' in log
+
+
+def test_finetune_refuses_another_model(tmp_path):
+    ckpt = _other_checkpoint(tmp_path / 'other.pth')  # holds a 'head' part
+    runner = tiny_runner(tmp_path / 'work', max_epochs=1, load_from=ckpt)
+    with pytest.raises(CheckpointMismatchError,
+                       match='parts this model does not have: head'):
+        runner.train()
+
+
+def test_resume_is_strict(tmp_path):
+    tiny_runner(tmp_path, max_epochs=1).train()
+    ckpt = safe_load(str(tmp_path / 'epoch_1.pth'))
+    ckpt['state_dict']['net.2.weight'] = torch.zeros(1, 5)
+    torch.save(ckpt, tmp_path / 'epoch_1.pth')
+    with pytest.raises(CheckpointMismatchError, match='net.2.weight'):
+        tiny_runner(tmp_path, max_epochs=2, resume=True).train()
 
 
 def test_allowed_missing_keys_from_the_config(tmp_path):
@@ -63,13 +119,12 @@ def test_allowed_missing_keys_from_the_config(tmp_path):
     sd.pop('net.2.bias')
     torch.save({'state_dict': sd}, tmp_path / 'no_head.pth')
     runner = tiny_runner(tmp_path / 'work', max_epochs=1,
-                         load_from=str(tmp_path / 'no_head.pth'),
                          cfg=dict(allowed_missing_keys=['net.2.*']))
-    runner.train()
+    runner.load_checkpoint(str(tmp_path / 'no_head.pth'))
     with pytest.raises(CheckpointMismatchError, match='net.2.bias'):
         tiny_runner(tmp_path / 'work2', max_epochs=1,
-                    load_from=str(tmp_path / 'no_head.pth'),
-                    cfg=dict(allowed_missing_keys=['net.2.weight'])).train()
+                    cfg=dict(allowed_missing_keys=['net.2.weight'])
+                    ).load_checkpoint(str(tmp_path / 'no_head.pth'))
 
 
 def test_checker_sees_versioned_key_upgrades():
@@ -136,7 +191,7 @@ def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path,
                                                         monkeypatch):
     """max_keep_ckpts retires the old checkpoint only once the new one is
     written; a save that dies leaves the old one and no partial file."""
-    hook = dict(type='CheckpointHook', interval=1, max_keep_ckpts=1)
+    hook = dict(type='SafeCheckpointHook', interval=1, max_keep_ckpts=1)
     runner = tiny_runner(tmp_path, max_epochs=1,
                          default_hooks=dict(checkpoint=hook))
     runner.train()
@@ -206,3 +261,52 @@ def test_resume_after_kill_9(tmp_path):
     assert final.is_file()
     ckpt = safe_load(str(final))
     assert ckpt['meta']['epoch'] == max_epochs
+
+
+@pytest.mark.slow
+def test_mmdet_train_py_finetunes_and_test_py_refuses(tmp_path):
+    """The everyday fine-tune, with mmdet's own packaged tools/train.py: a
+    Mask R-CNN checkpoint of 5 classes, load_from for the 3-class toy
+    config. Everything that fits loads, the 6 class-count tensors keep their
+    initialisation (said once, named); tools/test.py refuses the same file
+    for the 3-class config."""
+    import mmdet
+
+    from mmhybrid.apis import build_model
+    config = 'configs/demo/maskrcnn_shvit_s1_toy.py'
+    five = build_model(config, cfg_options={
+        'model.roi_head.bbox_head.num_classes': 5,
+        'model.roi_head.mask_head.num_classes': 5})
+    ckpt = str(tmp_path / 'five_classes.pth')
+    torch.save({'state_dict': five.state_dict(),
+                'meta': {'dataset_meta': {'classes': list('abcde')}}}, ckpt)
+    root = _toy_coco(tmp_path)
+    train_py = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
+                        'train.py')
+    assert osp.isfile(train_py), train_py
+    work = tmp_path / 'finetune'
+    r = subprocess.run(
+        [sys.executable, train_py, config, '--work-dir', str(work),
+         '--cfg-options', f'load_from={ckpt}', 'train_cfg.max_epochs=1',
+         f'train_dataloader.dataset.data_root={root}/',
+         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+         'train_dataloader.persistent_workers=False', 'val_cfg=None',
+         'val_dataloader=None', 'val_evaluator=None'],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    log = ''.join(p.read_text() for p in work.glob('*/*.log'))
+    assert log.count('kept their initialisation') == 1
+    line = next(l for l in log.splitlines() if 'Fine-tune:' in l)
+    print(line)
+    assert 'class count 5 \u2192 3: 6 head tensors kept their ' \
+        'initialisation' in log, log[-3000:]
+    for key in ('roi_head.bbox_head.fc_cls.weight',
+                'roi_head.bbox_head.fc_reg.bias',
+                'roi_head.mask_head.conv_logits.weight'):
+        assert key in log
+    assert (work / 'epoch_1.pth').is_file()
+
+    r = _test_py(tmp_path, root, ckpt)
+    assert r.returncode != 0
+    assert 'does not fit MaskRCNN' in r.stderr and 'fc_cls' in r.stderr
+    assert 'bbox_mAP' not in r.stdout

@@ -23,3 +23,6 @@ param_scheduler = [
         end=160000,
         by_epoch=False)
 ]
+
+# crash-safe saves (mmhybrid/engine/hooks.py): temporary name, then rename
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))

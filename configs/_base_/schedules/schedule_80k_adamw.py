@@ -16,3 +16,6 @@ param_scheduler = [
         end=80000,
         by_epoch=False)
 ]
+
+# crash-safe saves (mmhybrid/engine/hooks.py): temporary name, then rename
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))

@@ -7,10 +7,32 @@ from collections import OrderedDict
 
 import torch
 from mmengine.logging import MMLogger, print_log
-from mmengine.runner.checkpoint import CheckpointLoader
-from torch.nn.modules.module import _IncompatibleKeys
+from mmengine.runner.checkpoint import \
+    load_state_dict as mmengine_load_state_dict
 
 _WRAPPER_KEYS = ('state_dict_ema', 'state_dict', 'model', 'model_ema')
+
+
+def load_checkpoint_file(filename, map_location='cpu'):
+    """Read a checkpoint from a local path or an ``http(s)://`` URL without
+    running code from it (:func:`mmhybrid.engine.safe_load.safe_load`; URLs
+    through torch.hub's cache, :func:`~mmhybrid.engine.safe_load.safe_load_url`).
+    Every mmhybrid loading path (``Pretrained`` init, the Runner of
+    mmhybrid's configs, tools, converters, the inferencers) reads files
+    here; mmengine's own loaders are left as they are."""
+    from mmhybrid.engine.safe_load import safe_load, safe_load_url
+    filename = str(filename)
+    if filename.startswith(('http://', 'https://')):
+        return safe_load_url(filename, map_location=map_location)
+    if '://' in filename:
+        raise ValueError(
+            f'Cannot read the checkpoint {filename!r}: mmhybrid reads local '
+            'files and http(s) URLs. Download it first.')
+    if not osp.isfile(filename):
+        raise FileNotFoundError(
+            f'Checkpoint file not found: {filename!r} '
+            f'(absolute path: {osp.abspath(filename)})')
+    return safe_load(filename, map_location=map_location)
 
 
 def read_state_dict(checkpoint, wrapper_keys=_WRAPPER_KEYS):
@@ -19,16 +41,8 @@ def read_state_dict(checkpoint, wrapper_keys=_WRAPPER_KEYS):
     The weights may sit at the top level or under one of ``wrapper_keys``
     (the first present wins). A leading ``module.`` (DataParallel) is removed.
     """
-    if isinstance(checkpoint, dict):
-        ckpt = checkpoint
-    else:
-        is_url = '://' in str(checkpoint)
-        if not is_url and not osp.isfile(checkpoint):
-            raise FileNotFoundError(
-                f'Checkpoint file not found: {checkpoint!r} '
-                f'(absolute path: {osp.abspath(str(checkpoint))})')
-        ckpt = CheckpointLoader.load_checkpoint(checkpoint,
-                                                map_location='cpu')
+    ckpt = checkpoint if isinstance(checkpoint, dict) else \
+        load_checkpoint_file(checkpoint)
     state_dict = ckpt
     for key in wrapper_keys:
         if isinstance(ckpt, dict) and isinstance(ckpt.get(key), dict):
@@ -48,31 +62,46 @@ class CheckpointMismatchError(RuntimeError):
     """A checkpoint does not fit the model it is loaded into."""
 
 
+# mmengine's load_state_dict logs its own listing of missing/unexpected
+# keys; the loaders below say what happened in one message of their own.
+_QUIET = logging.getLogger('mmhybrid.checkpoint.quiet')
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+
 def _load_reporting(module, state_dict):
-    """Load ``state_dict`` through every submodule's own
-    ``_load_from_state_dict`` (so versioned key upgrades apply), as
-    ``nn.Module.load_state_dict`` does, and return ``(missing, unexpected,
-    errors)`` instead of raising."""
-    missing, unexpected, errors = [], [], []
+    """Load the tensors of ``state_dict`` whose shapes fit into ``module``
+    with mmengine's ``load_state_dict`` (every submodule's versioned
+    ``_load_from_state_dict`` applies, so old layouts upgrade themselves)
+    and return ``(missing, unexpected, mismatched)``: keys the module kept,
+    checkpoint keys it does not have, and ``(key, checkpoint shape, model
+    shape)`` of tensors that do not fit (not loaded)."""
+    own = module.state_dict()
+    mismatched = [(k, tuple(v.shape), tuple(own[k].shape))
+                  for k, v in state_dict.items()
+                  if k in own and hasattr(v, 'shape')
+                  and tuple(v.shape) != tuple(own[k].shape)]
+    skip = {k for k, _, _ in mismatched}
+    fitting = OrderedDict((k, v) for k, v in state_dict.items()
+                          if k not in skip)
     metadata = getattr(state_dict, '_metadata', None)
-    state_dict = OrderedDict(state_dict)
     if metadata is not None:
-        state_dict._metadata = metadata
+        fitting._metadata = metadata
+    seen = {}
 
-    def load(mod, prefix=''):
-        local_metadata = {} if metadata is None else metadata.get(
-            prefix[:-1], {})
-        mod._load_from_state_dict(state_dict, prefix, local_metadata, True,
-                                  missing, unexpected, errors)
-        for name, child in mod._modules.items():
-            if child is not None:
-                load(child, prefix + name + '.')
-        for hook in mod._load_state_dict_post_hooks.values():
-            hook(mod, _IncompatibleKeys(missing, unexpected))
+    def capture(mod, incompatible):  # the root's hook runs last
+        seen['missing'] = list(incompatible.missing_keys)
+        seen['unexpected'] = list(incompatible.unexpected_keys)
 
-    with torch.no_grad():
-        load(module)
-    return missing, unexpected, errors
+    handle = module.register_load_state_dict_post_hook(capture)
+    try:
+        mmengine_load_state_dict(module, fitting, strict=False,
+                                 logger=_QUIET)
+    finally:
+        handle.remove()
+    missing = [k for k in seen.get('missing', [])
+               if not k.endswith('num_batches_tracked') and k not in skip]
+    return missing, seen.get('unexpected', []), mismatched
 
 
 def _listing(keys, limit=10):
@@ -80,6 +109,19 @@ def _listing(keys, limit=10):
     more = f'\n    ... and {len(keys) - limit} more' \
         if len(keys) > limit else ''
     return f'\n    {shown}{more}'
+
+
+def _shapes(mismatched):
+    return [f'{k}: checkpoint {list(a)}, model {list(b)}'
+            for k, a, b in mismatched]
+
+
+def non_finite_tensors(state_dict):
+    """Names of the floating-point tensors of ``state_dict`` that hold NaN
+    or Inf."""
+    return [k for k, v in state_dict.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point()
+            and not bool(torch.isfinite(v).all())]
 
 
 def load_checked_state_dict(module, state_dict, source='checkpoint',
@@ -105,8 +147,7 @@ def load_checked_state_dict(module, state_dict, source='checkpoint',
         logger = MMLogger.get_current_instance()
     patterns = list(allowed_missing)
     before = {k: v.detach().clone() for k, v in module.state_dict().items()}
-    missing, unexpected, errors = _load_reporting(module, state_dict)
-    missing = [k for k in missing if not k.endswith('num_batches_tracked')]
+    missing, unexpected, mismatched = _load_reporting(module, state_dict)
     kept = [k for k in missing
             if any(fnmatch.fnmatchcase(k, p) for p in patterns)]
     missing = [k for k in missing if k not in kept]
@@ -114,9 +155,9 @@ def load_checked_state_dict(module, state_dict, source='checkpoint',
     if missing:
         problems.append(f'{len(missing)} keys the model needs are missing '
                         f'from the checkpoint:' + _listing(missing))
-    if errors:
-        problems.append(f'{len(errors)} tensors do not fit:' +
-                        _listing([e.replace('\n', ' ') for e in errors]))
+    if mismatched:
+        problems.append(f'{len(mismatched)} tensors do not fit:' +
+                        _listing(_shapes(mismatched)))
     if unexpected and problems:
         problems.append(f'{len(unexpected)} checkpoint keys the model does '
                         'not have:' + _listing(unexpected))
@@ -130,7 +171,7 @@ def load_checked_state_dict(module, state_dict, source='checkpoint',
         print_log(f'Partial load of {source} into {name} as asked '
                   '(allow_partial_load): ' + '\n  '.join(problems),
                   logger=logger, level=logging.WARNING)
-    loaded = len(before) - len(missing) - len(kept) - len(errors)
+    loaded = len(before) - len(missing) - len(kept) - len(mismatched)
     msg = (f'Loaded {loaded} tensors into '
            f'{name} from {source}.')
     if kept:
@@ -143,6 +184,73 @@ def load_checked_state_dict(module, state_dict, source='checkpoint',
     return sorted(unexpected)
 
 
+#: parts of a whole model that a fine-tune must load completely
+FINETUNE_WHOLE_PARTS = ('backbone', 'neck')
+
+
+def _class_counts(model, checkpoint):
+    """``(checkpoint classes, model classes)`` where both are known."""
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    classes = (meta or {}).get('dataset_meta', {}) or {}
+    before = len(classes.get('classes') or ()) or None
+    now = {getattr(m, 'num_classes') for m in model.modules()
+           if isinstance(getattr(m, 'num_classes', None), int)}
+    return before, (now.pop() if len(now) == 1 else None)
+
+
+def load_finetune_state_dict(model, checkpoint, state_dict, source,
+                             logger='current'):
+    """``load_from`` for a fine-tune: load every tensor of ``state_dict``
+    that fits ``model`` and say once, naming them, which tensors kept their
+    initialisation and why (e.g. another class count). A checkpoint of
+    another model is still refused (:class:`CheckpointMismatchError`,
+    nothing loaded): when the backbone or neck does not fit completely, or
+    the checkpoint holds parts the model does not have (a segmentor's
+    ``decode_head`` for a detector)."""
+    if isinstance(logger, str) and logger == 'current':
+        logger = MMLogger.get_current_instance()
+    parts = {k.split('.', 1)[0] for k in model.state_dict()}
+    foreign = sorted({k.split('.', 1)[0] for k in state_dict} - parts)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    missing, unexpected, mismatched = _load_reporting(model, state_dict)
+    whole = [k for k in missing + [m[0] for m in mismatched]
+             if k.split('.', 1)[0] in FINETUNE_WHOLE_PARTS]
+    if whole or foreign:
+        model.load_state_dict(before)
+        why = []
+        if foreign:
+            why.append('it holds parts this model does not have: ' +
+                       ', '.join(foreign))
+        if whole:
+            why.append(f'{len(whole)} backbone/neck tensors do not fit or '
+                       'are missing:' + _listing(
+                           _shapes([m for m in mismatched if m[0] in whole])
+                           + [k for k in missing if k in whole]))
+        raise CheckpointMismatchError(
+            f'load_from: {source} is not a checkpoint of this model '
+            f'({type(model).__name__}; nothing was loaded): ' +
+            '; '.join(why) + '\nA fine-tune keeps the backbone and neck of '
+            'the checkpoint and re-initialises only head tensors that do '
+            'not fit (e.g. another class count).')
+    kept = _shapes(mismatched) + [f'{k}: not in the checkpoint'
+                                  for k in missing]
+    loaded = len(before) - len(kept)
+    msg = f'Fine-tune: loaded {loaded} of {len(before)} tensors of ' \
+        f'{type(model).__name__} from {source}.'
+    if kept:
+        was, now = _class_counts(model, checkpoint)
+        reason = f'class count {was} \u2192 {now}: ' \
+            if was and now and was != now else ''
+        msg += (f' {reason}{len(kept)} head tensors kept their '
+                'initialisation:' + _listing(kept, limit=len(kept)))
+    if unexpected:
+        msg += (f'\n  Skipped {len(unexpected)} checkpoint keys the model '
+                'does not use:' + _listing(unexpected))
+    print_log(msg, logger=logger,
+              level=logging.WARNING if kept else logging.INFO)
+    return kept
+
+
 def upgrade_classifier_checkpoint(model, checkpoint):
     """An upstream classifier checkpoint (e.g. the released SHViT ImageNet
     ``.pth``: weights under ``'model'``, official key names) -> an mmengine
@@ -150,9 +258,9 @@ def upgrade_classifier_checkpoint(model, checkpoint):
     ``model``, when ``model`` is an MMPretrain classifier whose backbone's
     ``convert_classifier_checkpoint`` recognises the layout. Anything else
     (our own checkpoints, other models, layouts no family converts) is
-    returned unchanged. Both :func:`load_model_checkpoint` and mmengine's
-    ``load_checkpoint`` (patched in :mod:`mmhybrid.engine.compat`, which
-    ``mmpretrain.get_model(..., pretrained=)`` calls) go through here."""
+    returned unchanged. :func:`load_model_checkpoint` (the Runner of
+    mmhybrid's configs, :func:`mmhybrid.apis.get_model`, the tools) goes
+    through here."""
     owners = [m for m in (getattr(model, 'backbone', None),
                           getattr(model, 'head', None))
               if getattr(m, 'convert_classifier_checkpoint', None)]
@@ -184,17 +292,23 @@ def upgrade_classifier_checkpoint(model, checkpoint):
 
 def load_model_checkpoint(model, checkpoint, source=None,
                           map_location='cpu',
-                          revise_keys=((r'^module\.', ''),), **kwargs):
+                          revise_keys=((r'^module\.', ''),), finetune=False,
+                          require_finite=False, **kwargs):
     """Load a whole-model checkpoint (a path, URL or an already read dict
-    with or without a ``state_dict`` entry) into ``model`` with
-    :func:`load_checked_state_dict` (``kwargs``: ``allow_partial``,
-    ``allowed_missing``, ``logger``, ``hint``). The file is read safely
-    (``weights_only``, see :mod:`mmhybrid.engine.safe_load`). Returns the
-    checkpoint dict."""
+    with or without a ``state_dict`` entry) into ``model``. The file is read
+    safely (:func:`load_checkpoint_file`); an upstream classifier layout is
+    converted (:func:`upgrade_classifier_checkpoint`).
+
+    By default the checkpoint must fit (:func:`load_checked_state_dict`;
+    ``kwargs``: ``allow_partial``, ``allowed_missing``, ``logger``,
+    ``hint``). ``finetune=True`` loads what fits instead
+    (:func:`load_finetune_state_dict`). ``require_finite=True`` (evaluation)
+    refuses a checkpoint with NaN or Inf weights, which would print a
+    plausible metric. Returns the checkpoint dict."""
     if not isinstance(checkpoint, dict):
         source = source or str(checkpoint)
-        checkpoint = CheckpointLoader.load_checkpoint(
-            checkpoint, map_location=map_location)
+        checkpoint = load_checkpoint_file(checkpoint, map_location)
+    source = source or 'checkpoint'
     state_dict = upgrade_classifier_checkpoint(model, checkpoint)
     state_dict = state_dict.get('state_dict', state_dict)
     if not isinstance(state_dict, dict):
@@ -204,8 +318,18 @@ def load_model_checkpoint(model, checkpoint, source=None,
         state_dict = OrderedDict(
             (re.sub(pattern, repl, k), v) for k, v in state_dict.items())
     state_dict._metadata = metadata
-    load_checked_state_dict(model, state_dict, source=source or 'checkpoint',
-                            **kwargs)
+    if require_finite:
+        bad = non_finite_tensors(state_dict)
+        if bad:
+            raise CheckpointMismatchError(
+                f'{source} holds NaN or Inf weights in {len(bad)} tensors '
+                f'(a diverged or corrupted run); evaluating it would print '
+                f'a meaningless metric:' + _listing(bad))
+    if finetune:
+        load_finetune_state_dict(model, checkpoint, state_dict, source,
+                                 logger=kwargs.get('logger', 'current'))
+    else:
+        load_checked_state_dict(model, state_dict, source=source, **kwargs)
     return checkpoint
 
 

@@ -1,6 +1,7 @@
-"""The stack fixes of mmhybrid.engine.compat: resume / load_from of mmengine
-checkpoints under torch >= 2.6 (weights_only with an allow-list) and CPU-only
-distributed runs."""
+"""mmhybrid's opt-in Runner (``runner_type='HybridRunner'``): resume /
+load_from of mmengine checkpoints under torch >= 2.6 (weights_only with an
+allow-list), CPU-only distributed runs, and that mmhybrid's configs choose
+it while a user's own config keeps mmengine's Runner."""
 import os
 import os.path as osp
 import subprocess
@@ -9,8 +10,10 @@ import pytest
 import torch
 from tiny_runner import tiny_runner
 
-import mmhybrid  # noqa: F401
-from mmhybrid.engine.compat import patch_stack
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from mmhybrid.engine import HybridRunner, SafeCheckpointHook
 from mmhybrid.engine.safe_load import safe_load
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -43,11 +46,32 @@ def test_resume_and_load_from_under_weights_only_default(tmp_path):
     assert set(saved) == set(loaded.model.state_dict())
 
 
-def test_patch_is_idempotent():
-    import mmengine.runner.checkpoint as ckpt_mod
-    proxy = ckpt_mod.torch
-    patch_stack()
-    assert ckpt_mod.torch is proxy
+def test_stock_runner_is_left_as_it_is(tmp_path):
+    """A user's config without ``runner_type`` runs mmengine's own Runner,
+    which reads a run's checkpoint as torch does (refused under
+    weights_only): mmhybrid changed nothing there."""
+    runner = tiny_runner(tmp_path, max_epochs=1)
+    runner.train()
+    stock = tiny_runner(tmp_path / 'b', max_epochs=1, runner_cls=Runner,
+                        load_from=str(tmp_path / 'epoch_1.pth'))
+    assert type(stock) is Runner
+    with pytest.raises(Exception, match='Weights only load failed'):
+        stock.train()
+
+
+def test_mmhybrid_configs_choose_the_runner_and_hook():
+    import glob
+    configs = [c for c in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
+                                    recursive=True) if '_base_' not in c]
+    assert len(configs) > 40
+    for path in configs:
+        cfg = Config.fromfile(path)
+        assert cfg.runner_type == 'HybridRunner', path
+        assert cfg.default_hooks.checkpoint.type == 'SafeCheckpointHook', \
+            path
+    from mmengine.registry import HOOKS, RUNNERS
+    assert RUNNERS.get('HybridRunner') is HybridRunner
+    assert HOOKS.get('SafeCheckpointHook') is SafeCheckpointHook
 
 
 @pytest.mark.slow
