@@ -55,8 +55,16 @@ class NotACheckpointError(ValueError):
 
 # --- stand-ins for the allow-listed globals -------------------------------
 
-# the stand-ins made during the load in progress (None: no load)
-_BUILT = contextvars.ContextVar('mmhybrid_safe_load_built', default=None)
+class _Load:
+    """The load in progress: the stand-ins it made and why it was refused
+    (torch rewraps the stand-ins' errors in its own message)."""
+
+    def __init__(self):
+        self.built = []
+        self.reason = None
+
+
+_LOAD = contextvars.ContextVar('mmhybrid_safe_load', default=None)
 
 # numpy dtype codes of plain numbers and bools, as numpy pickles them
 _PLAIN_DTYPES = frozenset(
@@ -66,15 +74,18 @@ _HISTORY_STATS = ('min', 'max', 'mean', 'current')
 
 
 def _refuse(msg):
+    load = _LOAD.get()
+    if load is not None and load.reason is None:
+        load.reason = msg
     raise pickle.UnpicklingError(msg)
 
 
 def _register(builder):
-    built = _BUILT.get()
-    if built is None:
+    load = _LOAD.get()
+    if load is None:
         _refuse(f'{type(builder).__name__} is only made while mmhybrid\'s '
                 'safe_load reads a file')
-    built.append(builder)
+    load.built.append(builder)
     return builder
 
 
@@ -436,21 +447,24 @@ def _check_header(f):
         raise _not_a_checkpoint(f, f'it starts with {head!r}')
 
 
-def _refusal(f, text):
-    found = re.findall(r'GLOBAL ([\w.]+)', text)
-    what = (f'the global {found[0]!r}, which is not on mmhybrid\'s '
-            'allow-list of harmless checkpoint types' if found else
-            'an object that is not plain weights')
-    detail = [line.strip() for line in text.splitlines()
-              if 'GLOBAL' in line or 'Unsupported' in line
-              or 'numpy' in line or 'HistoryBuffer' in line
-              or 'argparse' in line or 'getattr' in line]
+def _refusal(f, text, reason=None):
+    """The error for a refused file: ``reason`` (a stand-in's) or the
+    global torch's message names."""
+    found = re.findall(r'GLOBAL (\S+) (?:was not|whose)', text)
+    if reason is not None:
+        what = f'{reason}, which real checkpoints never hold'
+    elif found:
+        what = (f'it needs the global {found[0]!r}, which is not on '
+                'mmhybrid\'s allow-list of harmless checkpoint types')
+    else:
+        what = 'it holds an object that is not plain weights (torch: ' + \
+            text.strip().splitlines()[-1][:300] + ')'
     return UntrustedCheckpointError(
-        f'Refusing to load {_name(f)!r}: it needs {what}, and unpickling it '
-        'could run code from the file. If you trust this file (e.g. a '
-        'legacy checkpoint you made yourself), pass --trust-checkpoint to '
-        f'the tool, or set {TRUST_ENV}=1 for the whole process.' +
-        (f'\ntorch: {detail[0]}' if detail else ''))
+        f'Refusing to load {_name(f)!r}: {what}. Unpickling it could run '
+        'code from the file or read memory outside it. If you trust this '
+        'file (e.g. a legacy checkpoint you made yourself), pass '
+        f'--trust-checkpoint to the tool, or set {TRUST_ENV}=1 for the '
+        'whole process.')
 
 
 def _read(f, load, full):
@@ -463,21 +477,21 @@ def _read(f, load, full):
             f'asked (--trust-checkpoint or {TRUST_ENV}). This runs any code '
             'the file contains; do it only for files you trust.',
             stacklevel=3)
+    state = _Load()
     try:
         if full:
             return load(False)
-        built = []
-        token = _BUILT.set(built)
+        token = _LOAD.set(state)
         try:
             with torch.serialization.safe_globals(_allow_list()):
                 obj = load(True)
-            return _finish(obj, built)
+            return _finish(obj, state.built)
         finally:
-            _BUILT.reset(token)
+            _LOAD.reset(token)
     except pickle.UnpicklingError as e:
         if full:
             raise _not_a_checkpoint(f, f'{type(e).__name__}: {e}') from None
-        raise _refusal(f, str(e)) from None
+        raise _refusal(f, str(e), state.reason) from None
     except (OSError, MemoryError):
         raise
     except Exception as e:  # noqa: BLE001  (torch's and numpy's own)
