@@ -34,7 +34,7 @@ def parse_args():
     parser.add_argument('--force', action='store_true',
                         help='overwrite DST if it exists')
     add_trust_arg(parser)
-    return apply_trust_arg(parser.parse_args())
+    return parser.parse_args()
 
 
 def main():
@@ -42,7 +42,8 @@ def main():
     if osp.exists(args.dst) and not args.force:
         raise FileExistsError(f'{args.dst!r} exists; pass --force to '
                               f'overwrite it')
-    state_dict = read_state_dict(args.src)
+    with apply_trust_arg(args, args.src):
+        state_dict = read_state_dict(args.src)
     layout = ga_convnext_layout(state_dict)
     if layout is None:
         raise ValueError(
