@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from mmhybrid.apis import add_trust_arg, apply_trust_arg
+from mmhybrid.apis import add_trust_arg, apply_trust_arg, run_cli
 from mmhybrid.models.utils import (ga_cswin_layout, ga_cswin_to_mmpretrain,
                                    read_state_dict)
 
@@ -66,4 +66,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main, 'tools/model_converters/ga_cswin_to_mmhybrid.py'))

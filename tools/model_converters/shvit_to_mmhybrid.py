@@ -11,10 +11,11 @@ in detection and segmentation configs (the backbone loader reads any layout).
 import argparse
 import os
 import os.path as osp
+import sys
 
 import torch
 
-from mmhybrid.apis import add_trust_arg, apply_trust_arg
+from mmhybrid.apis import add_trust_arg, apply_trust_arg, run_cli
 from mmhybrid.models.utils import read_state_dict
 from mmhybrid.models.utils.ckpt_convert import shvit_layout, shvit_to_mmpretrain
 
@@ -50,4 +51,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main, 'tools/model_converters/shvit_to_mmhybrid.py'))
