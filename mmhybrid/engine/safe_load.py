@@ -319,8 +319,10 @@ def _finish(obj, built):
     """Swap every stand-in in ``obj`` for the real object it checked."""
     if not built:
         return obj
-    unfinished = [b for b in built if not b.done
-                  and type(b) is not _DtypeBuilder]
+    # a dtype keeps its native byte order and an empty Namespace has no
+    # state, but an array or HistoryBuffer without one is no real pickle
+    unfinished = [b for b in built if not b.done and type(b) in (
+        _ArrayBuilder, _HistoryBufferBuilder)]
     if unfinished:
         _refuse(f'{unfinished[0].what} is never given its state')
     memo = {}
@@ -340,7 +342,7 @@ def _swap(obj, memo):
         return obj.value
     if kind is _NamespaceBuilder:
         ns = memo[key] = argparse.Namespace()
-        for name, value in obj.state.items():
+        for name, value in (obj.state or {}).items():
             setattr(ns, name, _swap(value, memo))
         return ns
     if kind is _HistoryBufferBuilder:

@@ -336,3 +336,13 @@ def test_runner_checkpoint_round_trip(tmp_path):
     resumed.load_state_dict(hub)
     loss = resumed.get_scalar('train/loss')
     assert loss.mean(2) == full_hub['log_scalars']['train/loss'].mean(2)
+
+
+def test_empty_namespace_and_dtype_load(tmp_path):
+    path = tmp_path / 'args.pth'
+    torch.save({'args': argparse.Namespace(), 'dtype': np.dtype('>i2')},
+               path)
+    ckpt = safe_load(path)
+    assert type(ckpt['args']) is argparse.Namespace
+    assert vars(ckpt['args']) == {}
+    assert ckpt['dtype'] == np.dtype('>i2')
