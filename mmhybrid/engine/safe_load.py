@@ -413,8 +413,9 @@ def _env_trusted():
 
 def trusted(f=None):
     """Whether ``f`` (a path or URL; ``None``: just the process-wide
-    opt-in) is to be fully unpickled: the user set ``MMHYBRID_TRUST_CHECKPOINTS=1``, or ``f`` is in
-    an enclosing :func:`trust_checkpoints`."""
+    opt-in) is to be fully unpickled: the user set
+    ``MMHYBRID_TRUST_CHECKPOINTS=1``, or ``f`` is in an enclosing
+    :func:`trust_checkpoints`."""
     if _env_trusted():
         return True
     if isinstance(f, (str, os.PathLike)):

@@ -67,4 +67,4 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.exit(run_cli(main, 'tools/model_converters/ga_convnext_to_mmhybrid.py'))
+    sys.exit(run_cli(main, osp.basename(__file__)))
