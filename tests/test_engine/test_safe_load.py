@@ -235,15 +235,19 @@ def test_trust_flag_covers_only_the_command(tmp_path, monkeypatch):
     """``--trust-checkpoint`` trusts the files one command was given, while
     it runs: afterwards, in the same process, the same file and any other
     are refused again, also after a tool that failed at once."""
+    from mmhybrid.models import SHViT
     trusted_marker = tmp_path / 'TRUSTED'
-    path = _malicious(tmp_path / 'legacy.pth', trusted_marker)
+    path = _malicious(tmp_path / 'legacy.pth', trusted_marker,
+                      state_dict=SHViT(arch='s1').state_dict())
     converter = runpy.run_path(
         osp.join(ROOT, 'tools/model_converters/shvit_to_mmhybrid.py'))
     monkeypatch.setattr(sys, 'argv', [
         'shvit_to_mmhybrid.py', path, str(tmp_path / 'out.pth'),
         '--trust-checkpoint'])
     with pytest.warns(UserWarning, match='Fully unpickling'):
-        converter['run_cli'](converter['main'], 'shvit_to_mmhybrid.py')
+        assert converter['run_cli'](converter['main'],
+                                    'shvit_to_mmhybrid.py') == 0
+    assert (tmp_path / 'out.pth').exists()
     assert trusted_marker.exists()  # the tool did unpickle it fully
     assert TRUST_ENV not in os.environ
     trusted_marker.unlink()
