@@ -63,7 +63,7 @@ def parse_args(argv=None):
         'decoding, mask pasting and the seg-logit resize in float32 '
         '(mmhybrid.utils.enable_bf16)')
     add_trust_arg(parser)
-    return apply_trust_arg(parser.parse_args(argv))
+    return parser.parse_args(argv)
 
 
 def _out_names(images):
@@ -124,7 +124,8 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    return run_cli(lambda: run(args), 'tools/inference.py')
+    with apply_trust_arg(args, args.checkpoint):
+        return run_cli(lambda: run(args), 'tools/inference.py')
 
 
 if __name__ == '__main__':

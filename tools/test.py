@@ -9,9 +9,9 @@ import numbers
 import os.path as osp
 import sys
 
-from mmhybrid.apis import (add_common_args, build_runner, check_data_roots,
-                           config_task, load_config, parse_common_args,
-                           run_cli, summarize_metrics)
+from mmhybrid.apis import (add_common_args, apply_trust_arg, build_runner,
+                           check_data_roots, config_task, load_config,
+                           parse_common_args, run_cli, summarize_metrics)
 from mmhybrid.engine import inference_form
 
 
@@ -77,8 +77,9 @@ def main():
     bf16 = any(h.get('bf16', False) for h in forms)
     form = inference_form(deploy, bf16)
     check_data_roots(cfg, 'test_dataloader')
-    runner = build_runner(cfg)
-    metrics = runner.test()
+    with apply_trust_arg(args, args.checkpoint):
+        runner = build_runner(cfg)
+        metrics = runner.test()
     if runner.rank == 0:
         out = osp.join(runner.log_dir, 'test_metrics.json')
         result = {k: float(v) for k, v in metrics.items()

@@ -4,9 +4,9 @@ import argparse
 import os
 import sys
 
-from mmhybrid.apis import (add_common_args, build_runner, check_data_roots,
-                           config_task, load_config, parse_common_args,
-                           run_cli)
+from mmhybrid.apis import (add_common_args, apply_trust_arg, build_runner,
+                           check_data_roots, config_task, load_config,
+                           parse_common_args, run_cli)
 
 
 def parse_args():
@@ -50,7 +50,13 @@ def main():
                      *(['val_dataloader'] if cfg.get('val_cfg') else []))
     print(f'Training a {config_task(cfg)} model; outputs go to '
           f'{cfg.work_dir}')
-    build_runner(cfg).train()
+    # --trust-checkpoint: the files this run resumes or starts from
+    trusted = [cfg.get('load_from')]
+    if args.resume == 'auto':
+        from mmengine.runner import find_latest_checkpoint
+        trusted.append(find_latest_checkpoint(cfg.work_dir))
+    with apply_trust_arg(args, *trusted):
+        build_runner(cfg).train()
 
 
 if __name__ == '__main__':

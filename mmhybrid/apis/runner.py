@@ -2,6 +2,7 @@
 telling a config's task and test resolution, and what ``tools/train.py`` and
 ``tools/test.py`` share (common flags, building the Runner, summarising its
 metrics, ending a user's mistake with a message)."""
+import contextlib
 import os
 import os.path as osp
 import sys
@@ -11,7 +12,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmhybrid.models  # noqa: F401  (registers mmhybrid's components)
-from mmhybrid.engine.safe_load import TRUST_ENV
+from mmhybrid.engine.safe_load import TRUST_ENV, trust_checkpoints
 
 # default_scope of a config -> (task, framework package)
 TASKS = {
@@ -51,28 +52,35 @@ def add_common_args(parser):
 
 
 def add_trust_arg(parser):
-    """``--trust-checkpoint``: the explicit opt-in to fully unpickle
-    checkpoint files (sets ``MMHYBRID_TRUST_CHECKPOINTS=1``)."""
+    """``--trust-checkpoint``: the explicit opt-in to fully unpickle the
+    checkpoint files this command is given (see :func:`apply_trust_arg`)."""
     parser.add_argument(
         '--trust-checkpoint', action='store_true',
-        help='fully unpickle checkpoint files (weights_only=False). Only '
-        'for a legacy file you trust: unpickling can run code from it. '
-        f'Same as {TRUST_ENV}=1.')
+        help='fully unpickle the checkpoint files given to this command '
+        '(weights_only=False). Only for a legacy file you trust: '
+        'unpickling can run code from it. Files loaded after the command '
+        f'returns are not trusted ({TRUST_ENV}=1 trusts every file of the '
+        'process).')
     return parser
 
 
 def parse_common_args(parser):
+    """Parse the command line of ``tools/train.py``/``tools/test.py`` and
+    set ``LOCAL_RANK`` as mmengine's launchers expect."""
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    apply_trust_arg(args)
     return args
 
 
-def apply_trust_arg(args):
-    """Honour ``--trust-checkpoint``; returns ``args``."""
-    if getattr(args, 'trust_checkpoint', False):
-        os.environ[TRUST_ENV] = '1'
-    return args
+def apply_trust_arg(args, *paths):
+    """A context manager that honours ``--trust-checkpoint``: inside it,
+    the checkpoint files or URLs ``paths`` (``None`` skipped) are fully
+    unpickled, and only while the tool's work runs
+    (:func:`mmhybrid.engine.safe_load.trust_checkpoints`). Without the flag
+    it does nothing."""
+    if not getattr(args, 'trust_checkpoint', False):
+        return contextlib.nullcontext()
+    return trust_checkpoints(paths)
 
 
 def config_task(cfg):
@@ -176,12 +184,13 @@ def run_cli(main, prog):
     try:
         main()
     except Exception as e:  # noqa: BLE001
-        from mmhybrid.engine.safe_load import UntrustedCheckpointError
+        from mmhybrid.engine.safe_load import (NotACheckpointError,
+                                               UntrustedCheckpointError)
         from mmhybrid.models.utils.checkpoint import CheckpointMismatchError
 
         from .inference import ImageReadError
         if not isinstance(e, (FileNotFoundError, ImageReadError,
-                              UntrustedCheckpointError,
+                              UntrustedCheckpointError, NotACheckpointError,
                               CheckpointMismatchError)):
             raise
         print(f'{prog}: error: {e}', file=sys.stderr)

@@ -108,7 +108,7 @@ def parse_args(argv=None):
         parser.error(f'--out must be a .mlpackage, got {args.out!r}')
     if min(args.shape) < 1:
         parser.error(f'--shape must be positive, got {args.shape}')
-    return apply_trust_arg(args)
+    return args
 
 
 def phase(name, msg):
@@ -367,7 +367,8 @@ def run(args):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        return run_cli(lambda: run(args), PROG)
+        with apply_trust_arg(args, args.checkpoint):
+            return run_cli(lambda: run(args), PROG)
     except UsageError as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from mmhybrid.apis import add_trust_arg, apply_trust_arg
+from mmhybrid.apis import add_trust_arg, apply_trust_arg, run_cli
 from mmhybrid.models.utils import (ga_cswin_layout, ga_cswin_to_mmpretrain,
                                    read_state_dict)
 
@@ -30,7 +30,7 @@ def parse_args():
     parser.add_argument('--force', action='store_true',
                         help='overwrite DST if it exists')
     add_trust_arg(parser)
-    return apply_trust_arg(parser.parse_args())
+    return parser.parse_args()
 
 
 def main():
@@ -38,7 +38,8 @@ def main():
     if osp.exists(args.dst) and not args.force:
         raise FileExistsError(f'{args.dst!r} exists; pass --force to '
                               f'overwrite it')
-    state_dict = read_state_dict(args.src)
+    with apply_trust_arg(args, args.src):
+        state_dict = read_state_dict(args.src)
     layout = ga_cswin_layout(state_dict)
     if layout is None:
         raise ValueError(
@@ -65,4 +66,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main, osp.basename(__file__)))

@@ -11,10 +11,11 @@ in detection and segmentation configs (the backbone loader reads any layout).
 import argparse
 import os
 import os.path as osp
+import sys
 
 import torch
 
-from mmhybrid.apis import add_trust_arg, apply_trust_arg
+from mmhybrid.apis import add_trust_arg, apply_trust_arg, run_cli
 from mmhybrid.models.utils import read_state_dict
 from mmhybrid.models.utils.ckpt_convert import shvit_layout, shvit_to_mmpretrain
 
@@ -26,7 +27,7 @@ def parse_args():
     parser.add_argument('--force', action='store_true',
                         help='overwrite DST if it exists')
     add_trust_arg(parser)
-    return apply_trust_arg(parser.parse_args())
+    return parser.parse_args()
 
 
 def main():
@@ -34,7 +35,8 @@ def main():
     if osp.exists(args.dst) and not args.force:
         raise FileExistsError(f'{args.dst!r} exists; pass --force to '
                               f'overwrite it')
-    state_dict = read_state_dict(args.src)
+    with apply_trust_arg(args, args.src):
+        state_dict = read_state_dict(args.src)
     layout = shvit_layout(state_dict)
     converted = shvit_to_mmpretrain(state_dict)
     if not any(k.startswith('backbone.patch_embed.') for k in converted):
@@ -49,4 +51,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main, osp.basename(__file__)))
