@@ -31,10 +31,10 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='NumpyToPIL', to_rgb=True),
-    dict(type='torchvision/Resize', size=(img_size, img_size)),
-    dict(type='PILToNumpy', to_bgr=True),
-    dict(type='PackInputs'),
+    dict(type='mmpretrain.NumpyToPIL', to_rgb=True),
+    dict(type='mmpretrain.torchvision/Resize', size=(img_size, img_size)),
+    dict(type='mmpretrain.PILToNumpy', to_bgr=True),
+    dict(type='mmpretrain.PackInputs'),
 ]
 train_dataloader = dict(
     batch_size=batch_size,

@@ -1,8 +1,11 @@
 from .hooks import (InferenceFormHook, SafeCheckpointHook, inference_form,
                     replace_atomically)
 from .runner import HybridRunner, find_resumable_checkpoint
-from .safe_load import TRUST_ENV, UntrustedCheckpointError, safe_load
+from .safe_load import (TRUST_ENV, NotACheckpointError,
+                        UntrustedCheckpointError, safe_load, safe_load_url,
+                        trust_checkpoints)
 
-__all__ = ['safe_load', 'UntrustedCheckpointError', 'TRUST_ENV',
+__all__ = ['safe_load', 'safe_load_url', 'trust_checkpoints',
+           'UntrustedCheckpointError', 'NotACheckpointError', 'TRUST_ENV',
            'InferenceFormHook', 'inference_form', 'SafeCheckpointHook',
            'replace_atomically', 'HybridRunner', 'find_resumable_checkpoint']

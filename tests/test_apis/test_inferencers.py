@@ -141,9 +141,10 @@ def _check(results):
 
 
 # seg-first: the frameworks are imported before mmhybrid (a notebook that
-# only names mmhybrid configs): their classes are patched in place when the
-# first config imports mmhybrid. det-first: mmhybrid is imported first, the
-# frameworks' classes are patched as they are defined.
+# only names mmhybrid configs); det-first: mmhybrid is imported first. Either
+# way nothing of the frameworks is wrapped: the configs name their
+# classification transforms with their scope, which resolves from any
+# default scope the other inferencers leave behind.
 @pytest.mark.parametrize('order, first', [
     (('seg', 'cls', 'feat', 'model', 'det'), 'frameworks-first'),
     (('det', 'model', 'feat', 'cls', 'seg'), 'mmhybrid-first'),
@@ -155,12 +156,8 @@ def test_inferencers_of_three_frameworks_in_one_process(
     _check(record['results'])
     # calling each one again after the others were built gives the same
     assert record['again'] == record['results']
-    # building one leaves the caller's default scope as it was (what an
-    # init_detector/inference_detector pair around it relies on). With the
-    # frameworks imported first, the first one is built by the stock code:
-    # mmhybrid, and the fix, arrive only while its config is read.
-    scopes = record['scopes']
-    if first == 'frameworks-first':
-        scopes = scopes[1:]
-    assert all(before == after for before, after in scopes), scopes
-    assert record['scopes'][0][0] is None
+    # the stock inferencers set the process-wide default scope and do not
+    # restore it (DetInferencer/MMSegInferencer): the later clients built
+    # and predicted under another framework's scope, as the record shows
+    assert any(before not in (None, after)
+               for before, after in record['scopes']), record['scopes']

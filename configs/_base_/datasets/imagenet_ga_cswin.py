@@ -25,6 +25,21 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 
+# The test pipeline names its transforms with their scope (mmpretrain.X):
+# mmengine resolves them from any default scope, so an mmpretrain inferencer
+# builds it after an mmdet or mmseg one set theirs.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='mmpretrain.ResizeEdge',
+        scale=256,
+        edge='short',
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='mmpretrain.CenterCrop', crop_size=224),
+    dict(type='mmpretrain.PackInputs'),
+]
+
 train_dataloader = dict(
     batch_size=128,
     persistent_workers=True,
@@ -33,5 +48,5 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=128,
     persistent_workers=True,
-    dataset=dict(data_root='data/imagenet'))
+    dataset=dict(data_root='data/imagenet', pipeline=test_pipeline))
 test_dataloader = val_dataloader

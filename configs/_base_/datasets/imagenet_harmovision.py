@@ -13,11 +13,17 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
+# transforms named with their scope: an mmpretrain inferencer builds this
+# pipeline in whatever default scope an mmdet/mmseg one left behind
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=288, edge='short', interpolation='bilinear'),
-    dict(type='CenterCrop', crop_size=256),
-    dict(type='PackInputs'),
+    dict(
+        type='mmpretrain.ResizeEdge',
+        scale=288,
+        edge='short',
+        interpolation='bilinear'),
+    dict(type='mmpretrain.CenterCrop', crop_size=256),
+    dict(type='mmpretrain.PackInputs'),
 ]
 
 train_dataloader = dict(

@@ -4,9 +4,27 @@
 # x 8 GPUs = 2048. Test: resize the short edge to 256, centre-crop 224.
 _base_ = 'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py'
 
+# The test pipeline names its transforms with their scope (mmpretrain.X):
+# mmengine resolves them from any default scope, so an mmpretrain inferencer
+# builds it after an mmdet or mmseg one set theirs.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='mmpretrain.ResizeEdge',
+        scale=256,
+        edge='short',
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='mmpretrain.CenterCrop', crop_size=224),
+    dict(type='mmpretrain.PackInputs'),
+]
+
 train_dataloader = dict(
     batch_size=256,
     persistent_workers=True,
     sampler=dict(type='RepeatAugSampler', shuffle=True))
-val_dataloader = dict(batch_size=256, persistent_workers=True)
+val_dataloader = dict(
+    batch_size=256,
+    persistent_workers=True,
+    dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

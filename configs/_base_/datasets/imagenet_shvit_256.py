@@ -5,9 +5,27 @@
 # centre-crop 256.
 _base_ = 'mmpretrain::_base_/datasets/imagenet_bs64_swin_256.py'
 
+# The test pipeline names its transforms with their scope (mmpretrain.X):
+# mmengine resolves them from any default scope, so an mmpretrain inferencer
+# builds it after an mmdet or mmseg one set theirs.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='mmpretrain.ResizeEdge',
+        scale=292,
+        edge='short',
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='mmpretrain.CenterCrop', crop_size=256),
+    dict(type='mmpretrain.PackInputs'),
+]
+
 train_dataloader = dict(
     batch_size=256,
     persistent_workers=True,
     sampler=dict(type='RepeatAugSampler', shuffle=True))
-val_dataloader = dict(batch_size=256, persistent_workers=True)
+val_dataloader = dict(
+    batch_size=256,
+    persistent_workers=True,
+    dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -188,13 +188,22 @@ def load_checked_state_dict(module, state_dict, source='checkpoint',
 FINETUNE_WHOLE_PARTS = ('backbone', 'neck')
 
 
-def _class_counts(model, checkpoint):
-    """``(checkpoint classes, model classes)`` where both are known."""
+def _class_counts(model, checkpoint, keys):
+    """``(checkpoint classes, model classes)`` where both are known: the
+    checkpoint's ``meta['dataset_meta']['classes']`` and the ``num_classes``
+    of the heads that own ``keys``."""
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
-    classes = (meta or {}).get('dataset_meta', {}) or {}
-    before = len(classes.get('classes') or ()) or None
-    now = {getattr(m, 'num_classes') for m in model.modules()
-           if isinstance(getattr(m, 'num_classes', None), int)}
+    classes = ((meta or {}).get('dataset_meta') or {}).get('classes')
+    before = len(classes) if classes else None
+    modules = dict(model.named_modules())
+    now = set()
+    for key in keys:
+        parts = key.split('.')[:-1]
+        for i in range(len(parts), 0, -1):
+            owner = modules.get('.'.join(parts[:i]))
+            if isinstance(getattr(owner, 'num_classes', None), int):
+                now.add(owner.num_classes)
+                break
     return before, (now.pop() if len(now) == 1 else None)
 
 
@@ -238,7 +247,8 @@ def load_finetune_state_dict(model, checkpoint, state_dict, source,
     msg = f'Fine-tune: loaded {loaded} of {len(before)} tensors of ' \
         f'{type(model).__name__} from {source}.'
     if kept:
-        was, now = _class_counts(model, checkpoint)
+        was, now = _class_counts(model, checkpoint,
+                                 [m[0] for m in mismatched] + missing)
         reason = f'class count {was} \u2192 {now}: ' \
             if was and now and was != now else ''
         msg += (f' {reason}{len(kept)} head tensors kept their '
