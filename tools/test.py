@@ -9,9 +9,11 @@ import numbers
 import os.path as osp
 import sys
 
-from mmhybrid.apis import (add_common_args, build_runner, check_data_roots,
-                           config_task, load_config, parse_common_args,
-                           run_cli, summarize_metrics)
+from mmhybrid.apis import (add_common_args, build_runner,
+                           check_coco_annotations, check_data_roots,
+                           check_metrics, check_writable, config_task,
+                           load_config, parse_common_args, run_cli,
+                           summarize_metrics)
 from mmhybrid.engine import inference_form
 
 
@@ -59,6 +61,7 @@ def main():
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {args.out!r}')
+        check_writable(args.out, '--out')
         evaluators = cfg.test_evaluator
         if isinstance(evaluators, dict):
             evaluators = [evaluators]
@@ -77,6 +80,8 @@ def main():
     bf16 = any(h.get('bf16', False) for h in forms)
     form = inference_form(deploy, bf16)
     check_data_roots(cfg, 'test_dataloader')
+    check_coco_annotations(cfg, 'test_dataloader')
+    check_writable(cfg.work_dir, 'the work dir (--work-dir)', is_dir=True)
     runner = build_runner(cfg)
     metrics = runner.test()
     if runner.rank == 0:
@@ -89,6 +94,9 @@ def main():
         print(f'inference form: {form}')
         print('\n'.join(summarize_metrics(metrics)))
         print(f'metrics written to {out}')
+        # no metric, NaN or COCO's -1 is no result: exit non-zero
+        check_metrics(metrics, config_task(cfg),
+                      kept=(runner.log_dir, args.out))
 
 
 if __name__ == '__main__':

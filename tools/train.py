@@ -4,9 +4,10 @@ import argparse
 import os
 import sys
 
-from mmhybrid.apis import (add_common_args, build_runner, check_data_roots,
-                           config_task, load_config, parse_common_args,
-                           run_cli)
+from mmhybrid.apis import (add_common_args, build_runner,
+                           check_coco_annotations, check_data_roots,
+                           check_writable, config_task, load_config,
+                           parse_common_args, run_cli)
 
 
 def parse_args():
@@ -48,6 +49,9 @@ def main():
         cfg.load_from = args.resume
     check_data_roots(cfg, 'train_dataloader',
                      *(['val_dataloader'] if cfg.get('val_cfg') else []))
+    if cfg.get('val_cfg'):
+        check_coco_annotations(cfg, 'val_dataloader')
+    check_writable(cfg.work_dir, 'the work dir (--work-dir)', is_dir=True)
     print(f'Training a {config_task(cfg)} model; outputs go to '
           f'{cfg.work_dir}')
     build_runner(cfg).train()
