@@ -144,8 +144,8 @@ def _coco_files(cfg, loaders):
     return out
 
 
-def _listing(values, limit=8):
-    values = sorted(values)
+def _listing(values, limit=8, sort=True):
+    values = sorted(values, key=str) if sort else list(values)
     more = f' and {len(values) - limit} more' if len(values) > limit else ''
     return ', '.join(map(str, values[:limit])) + more
 
@@ -193,7 +193,7 @@ def check_coco_file(path, classes=None, key='ann_file'):
         if absent:
             raise AnnotationError(
                 f'{path!r} ({key}) has no category named '
-                f'{_listing(absent)}, which the config\'s classes list '
+                f'{_listing(absent, sort=False)}, which the config\'s classes list '
                 f'(categories in the file: {_listing(names) or "none"}). '
                 'Set the dataset\'s metainfo.classes to the names in the '
                 'file.')
