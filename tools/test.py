@@ -58,16 +58,18 @@ def main():
             cfg.visualizer.save_dir = args.show_dir
         else:
             vis_hook.test_out_dir = args.show_dir
+    evaluators = cfg.test_evaluator
+    if isinstance(evaluators, dict):
+        evaluators = [evaluators]
+    # counts NaN/Inf outputs, which check_metrics refuses
+    evaluators = list(evaluators) + [dict(type='NonFiniteOutputs')]
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {args.out!r}')
         check_writable(args.out, '--out')
-        evaluators = cfg.test_evaluator
-        if isinstance(evaluators, dict):
-            evaluators = [evaluators]
-        cfg.test_evaluator = list(evaluators) + [
-            dict(type='mmengine.DumpResults',
-                 out_file_path=args.out)]
+        evaluators.append(
+            dict(type='mmengine.DumpResults', out_file_path=args.out))
+    cfg.test_evaluator = evaluators
     hooks = list(cfg.get('custom_hooks') or [])
     if args.deploy or args.bf16:
         hooks.append(dict(type='InferenceFormHook', deploy=args.deploy,

@@ -8,6 +8,9 @@ import math
 import numbers
 import os.path as osp
 
+from mmengine.evaluator import BaseMetric
+from mmengine.registry import METRICS
+
 
 class MetricError(RuntimeError):
     """The evaluation gave no usable headline metric."""
@@ -15,6 +18,45 @@ class MetricError(RuntimeError):
 
 class AnnotationError(ValueError):
     """An annotation file that cannot give meaningful metrics."""
+
+
+#: the metric :class:`NonFiniteOutputs` reports (and how many samples)
+NONFINITE_KEY, SAMPLES_KEY = 'outputs/nonfinite', 'outputs/samples'
+
+
+def _has_non_finite(obj):
+    import torch
+    if isinstance(obj, torch.Tensor):
+        return obj.is_floating_point() and not bool(
+            torch.isfinite(obj).all())
+    if isinstance(obj, dict):
+        return any(_has_non_finite(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_has_non_finite(v) for v in obj)
+    return False
+
+
+class NonFiniteOutputs(BaseMetric):
+    """Counts the samples whose model outputs (logits, scores, boxes) hold
+    a NaN or Inf, as ``nonfinite_outputs``. Such outputs still turn into
+    plausible-looking predictions (NaN segmentation logits become class 0
+    everywhere, NaN detection scores become no detection), so the metrics
+    computed from them are not a result; :func:`check_metrics` refuses
+    them. ``tools/test.py`` adds it to every test evaluator."""
+
+    def process(self, data_batch, data_samples):
+        for sample in data_samples:
+            outputs = {k: v for k, v in sample.items()
+                       if not str(k).startswith('gt_')} \
+                if isinstance(sample, dict) else sample
+            self.results.append(int(_has_non_finite(outputs)))
+
+    def compute_metrics(self, results):
+        return {'nonfinite': sum(results), 'samples': len(results)}
+
+
+if 'NonFiniteOutputs' not in METRICS.module_dict:
+    METRICS.register_module(module=NonFiniteOutputs)
 
 
 # task -> metric names (the part after the last '/') that are headlines
@@ -44,9 +86,19 @@ def check_metrics(metrics, task, kept=()):
     no predictions and printed nothing), when one is NaN or infinite (the
     model produced non-finite outputs, or no class had ground truth), or
     when a COCO AP is -1 (pycocotools' "no ground truth for any evaluated
-    class"). ``kept``: paths (logs, predictions) named in the message.
+    class"), or when :class:`NonFiniteOutputs` counted outputs with NaN or
+    Inf. ``kept``: paths (logs, predictions) named in the message.
     Returns the headline names and values."""
     metrics = dict(metrics or {})
+    count = metrics.pop(NONFINITE_KEY, None)
+    total = metrics.pop(SAMPLES_KEY, None)
+    if count:
+        raise MetricError(
+            f'The model\'s outputs held NaN or Inf for {count} of {total} '
+            'images (e.g. a checkpoint with NaN weights, or an overflow in '
+            'low precision). Predictions made from them look plausible '
+            '(NaN logits become class 0, NaN scores no detection), so the '
+            f'metrics mean nothing.{_kept(kept)}')
     numbers_ = {k: float(v) for k, v in metrics.items()
                 if isinstance(v, numbers.Number) and not isinstance(v, bool)}
     names = HEADLINE_METRICS.get(task, ())
