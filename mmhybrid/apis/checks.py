@@ -110,9 +110,10 @@ def check_metrics(metrics, task, kept=()):
         raise MetricError(
             f'The evaluation returned no metric (expected '
             f'{" or ".join(names) or "a number"}; got '
-            f'{sorted(metrics) or "nothing"}). Usually the model made no '
-            'valid prediction at all (e.g. a checkpoint with NaN weights) or '
-            'the evaluator found nothing to compare; see the log for the '
+            f'{sorted(metrics) or "nothing"}): there is no result. This '
+            'happens when the model made no prediction at all (e.g. NaN '
+            'weights, or a score threshold that no box passes) or the '
+            'evaluator found nothing to compare; see the log for the '
             f'evaluator\'s own message.{_kept(kept)}')
     bad = {k: v for k, v in headline.items() if not math.isfinite(v)}
     if bad:
@@ -131,9 +132,6 @@ def check_metrics(metrics, task, kept=()):
             'or the config\'s classes), so there is no result.'
             f'{_kept(kept)}')
     return headline
-
-
-check_metrics.__test__ = False
 
 
 def _datasets(loader):

@@ -183,3 +183,50 @@ def test_tools_refuse_a_stray_category_before_running(tmp_path):
     assert r.returncode == 1
     assert 'does not have: 7' in r.stderr and str(ann) in r.stderr
     assert not (tmp_path / 'w1').exists() and not (tmp_path / 'w2').exists()
+
+
+# ----------------------------------------------------- non-finite outputs
+def test_non_finite_outputs_are_counted_and_refused():
+    from mmhybrid.apis.checks import NonFiniteOutputs
+    metric = NonFiniteOutputs()
+    nan_logits = torch.zeros(4, 8, 8)
+    nan_logits[0, 0, 0] = math.nan
+    metric.process({}, [
+        {'seg_logits': {'data': torch.zeros(4, 8, 8)},
+         'gt_sem_seg': {'data': torch.full((1, 8, 8), math.nan)}},
+        {'seg_logits': {'data': nan_logits}},
+        {'pred_instances': {'scores': torch.tensor([0.5, math.inf]),
+                            'labels': torch.tensor([1, 2])}},
+    ])
+    metrics = metric.evaluate(3)
+    assert metrics == {'outputs/nonfinite': 2, 'outputs/samples': 3}
+    with pytest.raises(MetricError, match='NaN or Inf for 2 of 3 images'):
+        check_metrics({**metrics, 'mIoU': 16.48}, 'segmentation')
+    check_metrics({'outputs/nonfinite': 0, 'outputs/samples': 3,
+                   'mIoU': 16.48}, 'segmentation')
+    # the count alone is no headline metric
+    with pytest.raises(MetricError, match='no metric'):
+        check_metrics({'outputs/nonfinite': 0, 'outputs/samples': 3},
+                      'detection')
+
+
+def test_tools_test_refuses_a_nan_segmentation_checkpoint(tmp_path):
+    """A Semantic FPN checkpoint filled with NaN used to report a plausible
+    mIoU (16.48 on the toy set: NaN logits argmax to class 0, background,
+    everywhere) and exit 0."""
+    from mmhybrid.apis import build_model
+    from mmhybrid.testing.toy import make_toy_ade
+    make_toy_ade(str(tmp_path / 'ade'), num_train=1, num_val=2)
+    root = tmp_path / 'ade' / 'ADEChallengeData2016'
+    sd = build_model('configs/demo/fpn_shvit_s1_toy.py').state_dict()
+    sd = {k: v.fill_(math.nan) if v.is_floating_point() else v
+          for k, v in sd.items()}
+    ckpt = tmp_path / 'nan.pth'
+    torch.save({'state_dict': sd}, ckpt)
+    r = _run('tools/test.py', 'configs/demo/fpn_shvit_s1_toy.py', str(ckpt),
+             '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+             f'test_dataloader.dataset.data_root={root}/')
+    assert r.returncode == 1, r.stderr[-3000:]
+    last = r.stderr.strip().splitlines()[-1]
+    # refused where the NaN is seen: loading the checkpoint, or its outputs
+    assert last.startswith('tools/test.py: error: ') and 'NaN' in last, last
