@@ -17,9 +17,22 @@ from .checkpoint import (CheckpointMismatchError, load_checked_state_dict,
 
 
 def _some(keys, limit=4):
-    keys = sorted(keys)
+    """A few of ``keys`` in their own order (BN counters left out)."""
+    keys = [k for k in keys if not k.endswith('num_batches_tracked')]
     more = f', ... ({len(keys)} in all)' if len(keys) > limit else ''
     return ', '.join(keys[:limit]) + more
+
+
+def _guess_prefix(expected, found):
+    """The prefix that would turn the file's names into the module's, where
+    one does (``'backbone.'`` for a detector's file), else None."""
+    counts = {}
+    for key in expected:
+        for name in found:
+            if name.endswith('.' + key):
+                prefix = name[:-len(key)]
+                counts[prefix] = counts.get(prefix, 0) + 1
+    return max(counts, key=counts.get) if counts else None
 
 
 class CheckedPretrainedInit:
@@ -74,14 +87,18 @@ class CheckedPretrainedInit:
         expected = module.state_dict()
         name = type(module).__name__
         if not set(state_dict) & set(expected):
+            under = f'; under the prefix it has {_some(state_dict) or "none"}' \
+                if self.prefix else ''
+            guess = _guess_prefix(list(expected)[:20], found)
+            fix = (f'init_cfg.prefix={guess!r} would match' if guess else
+                   'Set init_cfg.prefix to the part before '
+                   f'{name}\'s names, or convert the checkpoint first '
+                   '(tools/model_converters)')
             raise CheckpointMismatchError(
                 f'{self._source()} has no tensor that {name} expects, so '
                 f'nothing would be loaded. {name} expects e.g. '
-                f'{_some(expected)}; under the prefix the file has '
-                f'{_some(state_dict) or "nothing"}; the file has e.g. '
-                f'{_some(found)}. Set init_cfg.prefix to the part before '
-                f'{name}\'s names, or convert the checkpoint first '
-                '(tools/model_converters).')
+                f'{_some(expected)}; the file has e.g. {_some(found)}'
+                f'{under}. {fix}.')
         before = {k: v.detach().clone() for k, v in expected.items()}
         skipped = load_checked_state_dict(
             module, state_dict, source=self._source(),
