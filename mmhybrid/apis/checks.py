@@ -44,6 +44,8 @@ class NonFiniteOutputs(BaseMetric):
     computed from them are not a result; :func:`check_metrics` refuses
     them. ``tools/test.py`` adds it to every test evaluator."""
 
+    default_prefix = 'outputs'
+
     def process(self, data_batch, data_samples):
         for sample in data_samples:
             outputs = {k: v for k, v in sample.items()
