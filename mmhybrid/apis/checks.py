@@ -245,7 +245,8 @@ def check_coco_file(path, classes=None, key='ann_file'):
         if absent:
             raise AnnotationError(
                 f'{path!r} ({key}) has no category named '
-                f'{_listing(absent, sort=False)}, which the config\'s classes list '
+                f'{_listing(absent, sort=False)}, which the config\'s '
+                'classes list '
                 f'(categories in the file: {_listing(names) or "none"}). '
                 'Set the dataset\'s metainfo.classes to the names in the '
                 'file.')

@@ -87,8 +87,10 @@ class CheckedPretrainedInit:
         expected = module.state_dict()
         name = type(module).__name__
         if not set(state_dict) & set(expected):
-            under = f'; under the prefix it has {_some(state_dict) or "none"}' \
-                if self.prefix else ''
+            under = ''
+            if self.prefix:
+                under = '; under the prefix it has ' + (
+                    _some(state_dict) or 'none')
             guess = _guess_prefix(list(expected)[:20], found)
             fix = (f'init_cfg.prefix={guess!r} would match' if guess else
                    'Set init_cfg.prefix to the part before '
