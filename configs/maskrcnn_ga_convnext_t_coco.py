@@ -10,10 +10,13 @@
 # tools/model_converters/ga_convnext_to_mmhybrid.py (its ConvNeXt sits under
 # `backbone.backbone.`; the output norms start fresh), append
 #   --cfg-options model.backbone.init_cfg._delete_=True \
-#       model.backbone.init_cfg.type=Pretrained \
+#       model.backbone.init_cfg.type=CheckedPretrained \
 #       model.backbone.init_cfg.prefix=backbone.backbone. \
-#       model.backbone.init_cfg.checkpoint=checkpoints/ga_convnext_t.pth
-# (checkpoints/ga_convnext_t.pth: the converter's output)
+#       model.backbone.init_cfg.checkpoint=checkpoints/ga_convnext_t.pth \
+#       'model.backbone.init_cfg.allowed_missing=[norm*]'
+# (checkpoints/ga_convnext_t.pth: the converter's output). CheckedPretrained
+# (mmhybrid.models.utils.init) refuses a file that does not fit, where
+# mmengine's Pretrained would leave the backbone random with a warning.
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',

@@ -3,8 +3,13 @@
 # config. No reference number in ../shared/specs/ham_vit.md.
 # ImageNet-pretrained HAM-ResNet-50 weights are not bundled, so `init_cfg=None`.
 # torchvision's ResNet-50 loads into everything but the HAM parameters:
-#   --cfg-options model.backbone.init_cfg.type=Pretrained \
-#       model.backbone.init_cfg.checkpoint=torchvision://resnet50
+#   --cfg-options model.backbone.init_cfg._delete_=True \
+#       model.backbone.init_cfg.type=CheckedPretrained \
+#       model.backbone.init_cfg.checkpoint=torchvision://resnet50 \
+#       'model.backbone.init_cfg.allowed_missing=[*.ham.*]'
+# (`_delete_`: init_cfg is None here, and a dict cannot be merged into None.
+# CheckedPretrained, mmhybrid.models.utils.init, refuses a file that does not
+# fit, where mmengine's Pretrained would leave the backbone random.)
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 # mmhybrid's runtime policy (as configs/_base_/default_runtime_det.py)

@@ -2,7 +2,10 @@
 AP, mIoU or top-1, as the config's evaluator says). Same flags as mmdet/mmseg
 ``tools/test.py``, plus ``--deploy`` (the model's deploy form) and ``--bf16``
 (CPU bf16 autocast; :mod:`mmhybrid.models.bf16`). The printed summary and
-``test_metrics.json`` say which form ran (``inference_form``)."""
+``test_metrics.json`` say which form ran (``inference_form``). An evaluation
+without a usable number (no metric, NaN/Inf, COCO's -1, NaN/Inf model
+outputs: :func:`mmhybrid.apis.check_metrics`) exits 1, keeping what it
+wrote."""
 import argparse
 import json
 import numbers
@@ -10,8 +13,10 @@ import os.path as osp
 import sys
 
 from mmhybrid.apis import (add_common_args, apply_trust_arg, build_runner,
-                           check_data_roots, config_task, load_config,
-                           parse_common_args, run_cli, summarize_metrics)
+                           check_coco_annotations, check_data_roots,
+                           check_metrics, check_writable, config_task,
+                           load_config, parse_common_args, run_cli,
+                           summarize_metrics)
 from mmhybrid.engine import inference_form
 
 
@@ -56,15 +61,18 @@ def main():
             cfg.visualizer.save_dir = args.show_dir
         else:
             vis_hook.test_out_dir = args.show_dir
+    evaluators = cfg.test_evaluator
+    if isinstance(evaluators, dict):
+        evaluators = [evaluators]
+    # counts NaN/Inf outputs, which check_metrics refuses
+    evaluators = list(evaluators) + [dict(type='NonFiniteOutputs')]
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {args.out!r}')
-        evaluators = cfg.test_evaluator
-        if isinstance(evaluators, dict):
-            evaluators = [evaluators]
-        cfg.test_evaluator = list(evaluators) + [
-            dict(type='mmengine.DumpResults',
-                 out_file_path=args.out)]
+        check_writable(args.out, '--out')
+        evaluators.append(
+            dict(type='mmengine.DumpResults', out_file_path=args.out))
+    cfg.test_evaluator = evaluators
     hooks = list(cfg.get('custom_hooks') or [])
     if args.deploy or args.bf16:
         hooks.append(dict(type='InferenceFormHook', deploy=args.deploy,
@@ -77,6 +85,8 @@ def main():
     bf16 = any(h.get('bf16', False) for h in forms)
     form = inference_form(deploy, bf16)
     check_data_roots(cfg, 'test_dataloader')
+    check_coco_annotations(cfg, 'test_dataloader')
+    check_writable(cfg.work_dir, 'the work dir (--work-dir)', is_dir=True)
     with apply_trust_arg(args, args.checkpoint):
         runner = build_runner(cfg)
         metrics = runner.test()
@@ -90,6 +100,9 @@ def main():
         print(f'inference form: {form}')
         print('\n'.join(summarize_metrics(metrics)))
         print(f'metrics written to {out}')
+        # no metric, NaN or COCO's -1 is no result: exit non-zero
+        check_metrics(metrics, config_task(cfg),
+                      kept=(runner.log_dir, args.out))
 
 
 if __name__ == '__main__':

@@ -5,7 +5,8 @@ import os
 import sys
 
 from mmhybrid.apis import (add_common_args, apply_trust_arg, build_runner,
-                           check_data_roots, config_task, load_config,
+                           check_coco_annotations, check_data_roots,
+                           check_writable, config_task, load_config,
                            parse_common_args, run_cli)
 
 
@@ -48,13 +49,16 @@ def main():
         cfg.load_from = args.resume
     check_data_roots(cfg, 'train_dataloader',
                      *(['val_dataloader'] if cfg.get('val_cfg') else []))
+    if cfg.get('val_cfg'):
+        check_coco_annotations(cfg, 'val_dataloader')
+    check_writable(cfg.work_dir, 'the work dir (--work-dir)', is_dir=True)
     print(f'Training a {config_task(cfg)} model; outputs go to '
           f'{cfg.work_dir}')
     # --trust-checkpoint: the files this run resumes or starts from
     trusted = [cfg.get('load_from')]
     if args.resume == 'auto':
-        from mmengine.runner import find_latest_checkpoint
-        trusted.append(find_latest_checkpoint(cfg.work_dir))
+        from mmhybrid.engine import find_resumable_checkpoint
+        trusted.append(find_resumable_checkpoint(cfg.work_dir))
     with apply_trust_arg(args, *trusted):
         build_runner(cfg).train()
 

@@ -1,6 +1,9 @@
 """The front door of mmhybrid: load a config, build a model (from a config or
 a backbone type and arch), load a checkpoint, run it (Runner, inferencers,
 tensor forward). Every tool in ``tools/`` goes through it."""
+from .checks import (AnnotationError, MetricError, check_coco_annotations,
+                     check_coco_file, check_metrics)
+from .files import OutputPathError, check_writable, save_atomic
 from .inference import (ImagePredictor, ImageReadError, list_images,
                         read_image, save_png)
 from .model import (TensorForward, build_model, count_complexity, get_model,
@@ -16,4 +19,9 @@ __all__ = [
     'load_config', 'run_cli', 'summarize_metrics', 'test_resolution',
     'build_model', 'get_model', 'list_models', 'TensorForward', 'count_complexity', 'ImagePredictor',
     'ImageReadError', 'list_images', 'read_image', 'save_png'
+]
+__all__ += [
+    'AnnotationError', 'MetricError', 'check_coco_annotations',
+    'check_coco_file', 'check_metrics', 'OutputPathError', 'check_writable',
+    'save_atomic'
 ]

@@ -188,10 +188,13 @@ def run_cli(main, prog):
                                                UntrustedCheckpointError)
         from mmhybrid.models.utils.checkpoint import CheckpointMismatchError
 
+        from .checks import AnnotationError, MetricError
+        from .files import OutputPathError
         from .inference import ImageReadError
         if not isinstance(e, (FileNotFoundError, ImageReadError,
                               UntrustedCheckpointError, NotACheckpointError,
-                              CheckpointMismatchError)):
+                              CheckpointMismatchError, MetricError,
+                              AnnotationError, OutputPathError)):
             raise
         print(f'{prog}: error: {e}', file=sys.stderr)
         return 1

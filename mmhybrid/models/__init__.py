@@ -18,3 +18,5 @@ __all__ += ['HAM']
 from .layers import CGSA, DCA, DSA, LWMHSA  # noqa: E402
 
 __all__ += ['LWMHSA', 'CGSA', 'DSA', 'DCA']
+# registers init_cfg=dict(type='CheckedPretrained', ...) (not a model)
+from .utils import init as _init  # noqa: E402,F401

@@ -12,13 +12,10 @@ The result loads with
 :func:`mmhybrid.models.utils.ga_cswin_to_mmpretrain`.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-import torch
-
-from mmhybrid.apis import add_trust_arg, apply_trust_arg, run_cli
+from mmhybrid.apis import add_trust_arg, apply_trust_arg, run_cli, save_atomic
 from mmhybrid.models.utils import (ga_cswin_layout, ga_cswin_to_mmpretrain,
                                    read_state_dict)
 
@@ -57,10 +54,10 @@ def main():
         print(f'Warning: {len(unknown)} keys belong to neither the backbone '
               f'nor the GA head and are kept unchanged: '
               f'{", ".join(unknown)}', file=sys.stderr)
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save({'state_dict': converted,
-                'meta': {'converted_from': osp.abspath(args.src),
-                         'source_layout': layout}}, args.dst)
+    # a temporary file renamed over DST: a failed write keeps the old DST
+    save_atomic({'state_dict': converted,
+                 'meta': {'converted_from': osp.abspath(args.src),
+                          'source_layout': layout}}, args.dst)
     print(f'Converted {len(converted)} tensors ({layout} layout) from '
           f'{args.src} to {args.dst}')
 

@@ -9,13 +9,10 @@ DST)``; its backbone part also serves ``init_cfg=dict(type='Pretrained', ...)``
 in detection and segmentation configs (the backbone loader reads any layout).
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-import torch
-
-from mmhybrid.apis import add_trust_arg, apply_trust_arg, run_cli
+from mmhybrid.apis import add_trust_arg, apply_trust_arg, run_cli, save_atomic
 from mmhybrid.models.utils import read_state_dict
 from mmhybrid.models.utils.ckpt_convert import shvit_layout, shvit_to_mmpretrain
 
@@ -42,10 +39,10 @@ def main():
     if not any(k.startswith('backbone.patch_embed.') for k in converted):
         raise ValueError(f'{args.src!r} does not look like an SHViT '
                          f'checkpoint (no patch_embed weights)')
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save({'state_dict': converted,
-                'meta': {'converted_from': osp.abspath(args.src),
-                         'source_layout': layout}}, args.dst)
+    # a temporary file renamed over DST: a failed write keeps the old DST
+    save_atomic({'state_dict': converted,
+                 'meta': {'converted_from': osp.abspath(args.src),
+                          'source_layout': layout}}, args.dst)
     print(f'Converted {len(converted)} tensors ({layout} layout) from '
           f'{args.src} to {args.dst}')
 

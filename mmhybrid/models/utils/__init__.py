@@ -21,3 +21,6 @@ from .ckpt_convert import (ga_convnext_classifier_convert, ga_convnext_layout,
 
 __all__ += ['ga_convnext_classifier_convert', 'ga_convnext_layout',
             'ga_convnext_to_mmpretrain']
+from .init import CheckedPretrainedInit  # registers 'CheckedPretrained'
+
+__all__ += ['CheckedPretrainedInit']
