@@ -4,7 +4,6 @@ good one) and :func:`check_writable` (``--out``/``--work-dir`` refused
 before a run, not after it)."""
 import os
 import os.path as osp
-import tempfile
 
 
 class OutputPathError(OSError):
@@ -52,49 +51,21 @@ def check_writable(path, what='output', is_dir=False):
     return path
 
 
-def _new_file_mode(like):
-    """The permission bits a plain ``open(path, 'w')`` would give: those of
-    the file being replaced, else 0o666 less the umask."""
-    if osp.exists(like):
-        return os.stat(like).st_mode & 0o7777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def save_atomic(obj, path, save=None):
     """Save ``obj`` to ``path`` with ``save(obj, file)`` (default
     ``torch.save``) so that ``path`` is either its old content or the
-    complete new one: write a temporary file (an unpredictable name in the
-    same folder), flush it to disk, then rename it over ``path``. On any
-    failure (a full disk, an interrupt) the temporary file is removed and
-    ``path`` is left untouched. Creates the folder. Returns ``path``."""
+    complete new one (:func:`mmhybrid.engine.replace_atomically`: an
+    unpredictable temporary name in the same folder, synced, renamed; removed
+    on any failure). Creates the folder. Returns ``path``."""
+    from mmhybrid.engine import replace_atomically
     if save is None:
         import torch
         save = torch.save
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+
+    def write(tmp):
+        with open(tmp, 'wb') as f:
             save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _new_file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return path
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+
+    replace_atomically(write, path)
     return path

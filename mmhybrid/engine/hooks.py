@@ -34,12 +34,23 @@ def _fsync_dir(path):
         os.close(fd)
 
 
+def _new_file_mode(like):
+    """The permission bits a plain ``open(path, 'w')`` would give: those of
+    the file being replaced, else 0o666 less the umask."""
+    if osp.exists(like):
+        return os.stat(like).st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def replace_atomically(write, path):
     """Write ``path`` so that a crash at any moment leaves either the old
     file or the new one: ``write(tmp_path)`` fills a new temporary file in
     the same folder (an unpredictable name, created exclusively, so a
-    planted symlink is never followed), which is synced and renamed over
-    ``path``. The temporary file is removed when ``write`` fails."""
+    planted symlink is never followed), which is synced, given the mode a
+    plain write would give, and renamed over ``path``. The temporary file is
+    removed when anything fails (a full disk, an interrupt)."""
     folder = osp.dirname(osp.abspath(path))
     fd, tmp = tempfile.mkstemp(
         prefix=f'.{osp.basename(path)}.{os.getpid()}.', suffix='.tmp',
@@ -49,6 +60,7 @@ def replace_atomically(write, path):
         write(tmp)
         with open(tmp, 'rb') as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         if osp.lexists(tmp):
