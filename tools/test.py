@@ -10,8 +10,8 @@ import os.path as osp
 import sys
 
 from mmhybrid.apis import (add_common_args, build_runner, check_data_roots,
-                           config_task, load_config, parse_common_args,
-                           run_cli, summarize_metrics)
+                           config_task, explain_errors, load_config,
+                           parse_common_args, run_cli, summarize_metrics)
 from mmhybrid.engine import inference_form
 
 
@@ -78,7 +78,8 @@ def main():
     form = inference_form(deploy, bf16)
     check_data_roots(cfg, 'test_dataloader')
     runner = build_runner(cfg)
-    metrics = runner.test()
+    with explain_errors(cfg, ('test_dataloader', )):
+        metrics = runner.test()
     if runner.rank == 0:
         out = osp.join(runner.log_dir, 'test_metrics.json')
         result = {k: float(v) for k, v in metrics.items()

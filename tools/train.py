@@ -5,8 +5,8 @@ import os
 import sys
 
 from mmhybrid.apis import (add_common_args, build_runner, check_data_roots,
-                           config_task, load_config, parse_common_args,
-                           run_cli)
+                           config_task, explain_errors, load_config,
+                           parse_common_args, run_cli)
 
 
 def parse_args():
@@ -50,7 +50,9 @@ def main():
                      *(['val_dataloader'] if cfg.get('val_cfg') else []))
     print(f'Training a {config_task(cfg)} model; outputs go to '
           f'{cfg.work_dir}')
-    build_runner(cfg).train()
+    runner = build_runner(cfg)
+    with explain_errors(cfg, ('train_dataloader', 'val_dataloader')):
+        runner.train()
 
 
 if __name__ == '__main__':

@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from .runner import config_task, load_config
+from .runner import config_task, explain_errors, load_config
 
 __all__ = [
     'IMAGE_EXTENSIONS', 'ImagePredictor', 'ImageReadError',
@@ -294,7 +294,7 @@ class ImagePredictor:
         self.opacity = opacity
         self.topk = topk
         self.palette = palette
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), explain_errors(cfg):
             warnings.filterwarnings('ignore', message=_NO_WEIGHTS_WARNINGS)
             self.inferencer = _build_inferencer(self.task, cfg, self.device,
                                                 palette)
