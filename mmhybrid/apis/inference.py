@@ -19,6 +19,7 @@ inferencers do it, else from the config's test dataset.
 
 Used by ``tools/inference.py``.
 """
+import math
 import os
 import os.path as osp
 import warnings
@@ -28,9 +29,9 @@ import numpy as np
 from .runner import config_task, explain_errors, load_config
 
 __all__ = [
-    'IMAGE_EXTENSIONS', 'ImagePredictor', 'ImageReadError',
-    'checkpoint_dataset_meta', 'draw_topk', 'list_images', 'read_image',
-    'save_png'
+    'IMAGE_EXTENSIONS', 'MAX_SIZE', 'SEG_SCORES_BUDGET', 'ImagePredictor',
+    'ImageReadError', 'checkpoint_dataset_meta', 'default_max_size',
+    'draw_topk', 'list_images', 'read_image', 'save_png'
 ]
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
@@ -47,8 +48,32 @@ _CHECKPOINT_HINT = ('Is it a checkpoint of this config? To load what fits on '
                     'purpose, pass --allow-partial-load.')
 
 
+#: The longest side, in pixels, at which an image is predicted and drawn by
+#: default; a larger one is resized down to it (the inferencers keep
+#: full-size results and pictures: masks, class maps, the blended image).
+MAX_SIZE = 4096
+#: Segmentation: the bytes that the class scores, resized to the image
+#: (float32, one map per class: mmseg keeps them with the prediction), may
+#: take by default. The default longest side follows from it
+#: (:func:`default_max_size`).
+SEG_SCORES_BUDGET = 1 << 30
+
+
 class ImageReadError(ValueError):
     """An input file is not an image that can be decoded."""
+
+
+def default_max_size(task, num_classes=None):
+    """The default longest side (px) of an image to predict on:
+    :data:`MAX_SIZE`, and for segmentation at most the side of a square
+    image whose ``num_classes`` float32 score maps fit in
+    :data:`SEG_SCORES_BUDGET` (1 GiB: 4096 px for up to 16 classes, 1337 px
+    for ADE20K's 150)."""
+    limit = MAX_SIZE
+    if task == 'segmentation' and num_classes:
+        limit = min(limit,
+                    int(math.sqrt(SEG_SCORES_BUDGET / (4 * num_classes))))
+    return limit
 
 
 def list_images(path):
@@ -262,6 +287,11 @@ class ImagePredictor:
         bf16 (bool): CPU only: predict under bf16 autocast with float32
             islands outputs (:func:`~mmhybrid.utils.enable_bf16`); refused
             with ``ValueError`` on another device.
+        max_size (int, optional): the longest side (px) at which an image
+            is predicted and drawn; a larger image is resized down to it
+            and the result says so (``note``). Default:
+            :func:`default_max_size` (memory: the inferencers keep
+            full-size results).
 
     Example:
         >>> predictor = ImagePredictor('configs/demo/fpn_shvit_s1_toy.py')
@@ -272,7 +302,8 @@ class ImagePredictor:
 
     def __init__(self, config, checkpoint=None, device=None,
                  allow_partial_load=False, pred_score_thr=0.3, opacity=0.5,
-                 topk=5, palette='none', deploy=False, bf16=False):
+                 topk=5, palette='none', deploy=False, bf16=False,
+                 max_size=None):
         from mmengine.device import get_device
 
         from mmengine.config import Config
@@ -299,6 +330,13 @@ class ImagePredictor:
             self.inferencer = _build_inferencer(self.task, cfg, self.device,
                                                 palette)
         self.checkpoint = checkpoint
+        num_classes = _num_classes(self.inferencer.model)
+        if max_size is not None and int(max_size) < 1:
+            raise ValueError(f'max_size must be a positive number of pixels, '
+                             f'got {max_size!r}')
+        #: the longest side at which an image is predicted
+        self.max_size = int(max_size) if max_size is not None else \
+            default_max_size(self.task, num_classes)
         metas = []
         if checkpoint is not None:
             ckpt = load_model_checkpoint(
@@ -314,7 +352,6 @@ class ImagePredictor:
                 enable_bf16(self.inferencer.model)
         #: where the class names come from
         self.meta_source = 'inferencer\'s default'
-        num_classes = _num_classes(self.inferencer.model)
         for source, meta in metas:
             meta = {k.lower(): v for k, v in (meta or {}).items()}
             classes = meta.get('classes')
@@ -388,12 +425,39 @@ class ImagePredictor:
         top-k classes)."""
         from mmhybrid.utils import bf16_autocast
         rgb = read_image(image)  # names a broken file before the model runs
+        rgb, note = self._fit(image, rgb)
+        # the inferencers read a file, or take an array in OpenCV's BGR
+        inputs = image if note is None else np.ascontiguousarray(
+            rgb[..., ::-1])
         with bf16_autocast(enabled=self.bf16):
             if self.task == 'detection':
-                return self._detect(image)
-            if self.task == 'segmentation':
-                return self._segment(image)
-            return self._classify(image, rgb)
+                result = self._detect(inputs)
+            elif self.task == 'segmentation':
+                result = self._segment(inputs)
+            else:
+                result = self._classify(inputs, rgb)
+        result.update(image=image, note=note)
+        return result
+
+    def _fit(self, path, rgb):
+        """``rgb`` resized down so that its longest side is at most
+        :attr:`max_size`, and a sentence saying so (None: unchanged)."""
+        import mmcv
+        h, w = rgb.shape[:2]
+        if max(h, w) <= self.max_size:
+            return rgb, None
+        scale = self.max_size / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        why = ''
+        num_classes = _num_classes(self.inferencer.model)
+        if self.task == 'segmentation' and num_classes:
+            why = (f'; the scores of its {num_classes} classes would take '
+                   f'{4 * num_classes * h * w / 2**30:.1f} GiB at full size')
+        note = (f'{path} is {w}x{h} px, larger than the limit of '
+                f'{self.max_size} px a side{why}: predicted on it resized '
+                f'to {size[0]}x{size[1]} px (the picture has that size). '
+                '--max-size sets the limit.')
+        return mmcv.imresize(rgb, size, interpolation='area'), note
 
     def _detect(self, image):
         out = self.inferencer(
