@@ -94,6 +94,12 @@ def list_images(path):
     return files
 
 
+# Pillow modes of images that Pillow reads but OpenCV does not (float or
+# 32-bit integer TIFFs: measurements, depth maps)
+_UNSUPPORTED_MODES = {'F': '32-bit floating point numbers',
+                      'I': '32-bit integers'}
+
+
 def read_image(path):
     """Decode ``path`` fully; an RGB uint8 array (H, W, 3). Raises
     :class:`ImageReadError` naming the file when it is empty, truncated,
@@ -106,15 +112,25 @@ def read_image(path):
     except OSError as e:
         raise ImageReadError(f'Cannot read image {path!r}: {e}') from e
     problem = None if data else 'the file is empty'
+    mode = None
     if problem is None:
         try:  # PIL notices truncated files, which OpenCV decodes silently
             with Image.open(path) as im:
                 im.load()
+                mode = im.mode
         except Exception as e:  # noqa: BLE001 (PIL raises many kinds)
             problem = f'{type(e).__name__}: {e}'
     img = None
     if problem is None:
         img = mmcv.imfrombytes(data, flag='color', channel_order='rgb')
+        if img is None and mode in _UNSUPPORTED_MODES:
+            raise ImageReadError(
+                f'Cannot read image {path!r}: its pixels are '
+                f'{_UNSUPPORTED_MODES[mode]} (Pillow mode {mode!r}), which '
+                'OpenCV, and so the data pipelines, cannot load. Supported: '
+                '8- or 16-bit grey, RGB or RGBA images (.jpg, .png, .bmp, '
+                '.tif, .webp). Convert it, e.g. scale the values to 0-255 '
+                'and save as PNG.')
         if img is None:
             problem = 'OpenCV cannot decode it'
     if problem is not None:

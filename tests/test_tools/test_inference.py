@@ -237,3 +237,15 @@ def test_default_max_size_follows_the_class_scores():
     assert default_max_size('segmentation', 4) == MAX_SIZE
     side = default_max_size('segmentation', 150)
     assert 4 * 150 * side * side <= 2**30 < 4 * 150 * (side + 1)**2
+
+
+def test_float_tiff_is_refused_with_what_is_supported(tmp_path):
+    tif = tmp_path / 'depth.tif'
+    Image.fromarray(np.ones((64, 48), np.float32), mode='F').save(tif)
+    r = _run(str(tif), SEG, '--out-dir', str(tmp_path / 'out'), '--device',
+             'cpu')
+    assert r.returncode == 1
+    assert f"tools/inference.py: error: Cannot read image '{tif}'" in \
+        r.stderr
+    assert '32-bit floating point' in r.stderr and 'RGB' in r.stderr
+    assert 'Traceback' not in r.stderr
