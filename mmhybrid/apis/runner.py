@@ -96,15 +96,18 @@ def _edit_distance(a, b):
 
 def misspelt_key(key, known):
     """The key of ``known`` that ``key`` is a typo of, or None: similar as
-    difflib sees it (ratio >= 0.8) and at most two edits away (letters
-    added, dropped, changed or swapped). A config's own variables
-    (``data_root``, ``train_pipeline``, ``train_dataset``...) are further
-    from every Runner key than that."""
+    difflib sees it (ratio >= 0.8) and one edit away (a letter added,
+    dropped, changed, or two swapped), two for keys of 10 letters or more;
+    not a plural of it (a list of its own: ``models``). The variables of
+    the configs that mmdet, mmseg and mmpretrain ship (``conv_cfg``,
+    ``train_pipeline``, ``train_dataset``...) are further from every Runner
+    key than that."""
     if key in known:
         return None
+    edits = 1 if len(key) < 10 else 2
     for near in difflib.get_close_matches(key, sorted(known), n=3,
                                           cutoff=0.8):
-        if _edit_distance(key, near) <= 2:
+        if key != near + 's' and _edit_distance(key, near) <= edits:
             return near
     return None
 
@@ -374,10 +377,7 @@ def explain_config_error(cfg, exc):
             exc.value is None or d[exc.argument] == exc.value)]
         if len(paths) != 1:
             return None
-        hint = ''
-        if exc.argument == 'arch' and isinstance(exc.value, str):
-            hint = ' (--cfg-options ' f'{paths[0]}.arch=NAME)'
-        return ConfigError(f'{paths[0]}.{exc.argument}: {exc}{hint}')
+        return ConfigError(f'{paths[0]}.{exc.argument}: {exc}')
     return None
 
 

@@ -63,7 +63,8 @@ def test_helper_variables_are_not_taken_for_typos():
                  'data_root', 'dataset_type', 'backend_args', 'vis_backends',
                  'img_scale', 'crop_size', 'norm_cfg', 'checkpoint',
                  'max_epochs', 'max_iters', 'base_lr', 'classes', 'metainfo',
-                 'num_classes', 'model_wrapper', 'env_config'):
+                 'num_classes', 'model_wrapper', 'env_config', 'conv_cfg',
+                 'models'):
         assert misspelt_key(name, known) is None, name
 
 
