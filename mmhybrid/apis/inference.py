@@ -104,6 +104,7 @@ def read_image(path):
     """Decode ``path`` fully; an RGB uint8 array (H, W, 3). Raises
     :class:`ImageReadError` naming the file when it is empty, truncated,
     corrupt or not an image."""
+    import cv2
     import mmcv
     from PIL import Image
     try:
@@ -122,7 +123,10 @@ def read_image(path):
             problem = f'{type(e).__name__}: {e}'
     img = None
     if problem is None:
-        img = mmcv.imfrombytes(data, flag='color', channel_order='rgb')
+        try:
+            img = mmcv.imfrombytes(data, flag='color', channel_order='rgb')
+        except cv2.error:  # OpenCV decodes nothing, then cannot convert it
+            img = None
         if img is None and mode in _UNSUPPORTED_MODES:
             raise ImageReadError(
                 f'Cannot read image {path!r}: its pixels are '

@@ -384,10 +384,12 @@ def explain_config_error(cfg, exc):
 # what an image decoder raises, inside a dataloader, for a file it cannot
 # read: mmcv's LoadImageFromFile names the file when OpenCV returns nothing;
 # OpenCV (an empty buffer) and Pillow raise without naming it
-_NAMED_IMAGE_ERROR = re.compile(r'failed to load image: (.+?)\s*$', re.M)
+# (a worker's error quotes its traceback: the message is a line of its own)
+_NAMED_IMAGE_ERROR = re.compile(
+    r'^(?:\w+: )?failed to load image: (.+?)\s*$', re.M)
 _UNNAMED_IMAGE_ERROR = re.compile(
-    r'imdecode|buf\.empty\(\)|cannot identify image file|image file is '
-    r'truncated')
+    r'imdecode|buf\.empty\(\)|_src\.empty\(\)|cannot identify image file|'
+    r'image file is truncated')
 
 
 def _image_paths(dataset):
@@ -411,8 +413,8 @@ def explain_data_error(cfg, loaders, exc):
     """An ``ImageReadError`` naming the image file behind ``exc``, raised
     while loading the data of ``cfg``'s ``loaders`` (names such as
     ``'train_dataloader'``), or None when ``exc`` is not a decoding error.
-    Runs only after such a failure: the datasets are built again and their
-    files' sizes read (no image is decoded)."""
+    Runs only after such a failure: the datasets are built again and the
+    size and header of their files read (no image is decoded)."""
     from .inference import ImageReadError, read_image
     message = str(exc)
     match = _NAMED_IMAGE_ERROR.search(message)
@@ -427,7 +429,7 @@ def explain_data_error(cfg, loaders, exc):
     if not _UNNAMED_IMAGE_ERROR.search(message):
         return None
     from mmengine.registry import DATASETS, DefaultScope
-    empty = []
+    bad = []
     for name in loaders:
         dataset_cfg = (cfg.get(name) or {}).get('dataset')
         if not dataset_cfg:
@@ -436,17 +438,41 @@ def explain_data_error(cfg, loaders, exc):
             with DefaultScope.overwrite_default_scope(
                     cfg.get('default_scope')):
                 dataset = DATASETS.build(dataset_cfg)
-            empty += [(name, p) for p in _image_paths(dataset)
-                      if osp.isfile(p) and osp.getsize(p) == 0]
+            paths = list(_image_paths(dataset))
         except Exception:  # noqa: BLE001 (no explanation from this one)
             continue
-    if not empty:
+        for path in paths:
+            problem = _header_problem(path)
+            if problem:
+                bad.append(f'{path!r} ({name}): {problem}')
+    if not bad:
         return None
-    shown = ', '.join(f'{p!r} ({name})' for name, p in empty[:5])
-    more = f' and {len(empty) - 5} more' if len(empty) > 5 else ''
+    more = f' (and {len(bad) - 5} more)' if len(bad) > 5 else ''
     return ImageReadError(
-        f'Cannot read image {shown}{more}: the file is empty (0 bytes). '
-        'Restore or remove it from the dataset.')
+        'Cannot read image ' + '; '.join(bad[:5]) + more +
+        '. Restore or convert the file, or remove it from the dataset.')
+
+
+def _header_problem(path):
+    """What is wrong with an image file, as far as its size and header
+    tell (Pillow reads no pixels), or None."""
+    from PIL import Image
+
+    from .inference import _UNSUPPORTED_MODES
+    if not osp.isfile(path):
+        return None  # the loader names a missing file itself
+    if osp.getsize(path) == 0:
+        return 'the file is empty (0 bytes)'
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+    except Exception as e:  # noqa: BLE001 (PIL raises many kinds)
+        return f'not an image file ({type(e).__name__}: {e})'
+    if mode in _UNSUPPORTED_MODES:
+        return (f'its pixels are {_UNSUPPORTED_MODES[mode]} (Pillow mode '
+                f'{mode!r}), which OpenCV cannot load; supported: 8- or '
+                '16-bit grey, RGB or RGBA images')
+    return None
 
 
 @contextlib.contextmanager
