@@ -60,7 +60,8 @@ SEG_SCORES_BUDGET = 1 << 30
 
 
 class ImageReadError(ValueError):
-    """An input file is not an image that can be decoded."""
+    """An input file is not an image that can be decoded, or not one the
+    model can take."""
 
 
 def default_max_size(task, num_classes=None):
@@ -445,6 +446,11 @@ class ImagePredictor:
         top-k classes)."""
         from mmhybrid.utils import bf16_autocast
         rgb = read_image(image)  # names a broken file before the model runs
+        if self.task == 'segmentation' and rgb.shape[:2] == (1, 1):
+            # mmseg squeezes the class map of one pixel to no height/width
+            raise ImageReadError(
+                f'Cannot segment image {image!r}: it is a single pixel (1x1 '
+                'px); segmentation needs an image of at least 2 pixels.')
         rgb, note = self._fit(image, rgb)
         # the inferencers read a file, or take an array in OpenCV's BGR
         inputs = image if note is None else np.ascontiguousarray(

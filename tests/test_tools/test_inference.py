@@ -249,3 +249,19 @@ def test_float_tiff_is_refused_with_what_is_supported(tmp_path):
         r.stderr
     assert '32-bit floating point' in r.stderr and 'RGB' in r.stderr
     assert 'Traceback' not in r.stderr
+
+
+def test_single_pixel_image_is_refused_by_segmentation(tmp_path):
+    one = tmp_path / 'dot.png'
+    Image.new('RGB', (1, 1), (200, 10, 10)).save(one)
+    r = _run(str(one), SEG, '--out-dir', str(tmp_path / 'out'), '--device',
+             'cpu')
+    assert r.returncode == 1
+    assert f"tools/inference.py: error: Cannot segment image '{one}': it " \
+        'is a single pixel (1x1 px)' in r.stderr
+    assert 'Traceback' not in r.stderr
+    # two pixels are enough
+    two = tmp_path / 'dash.png'
+    Image.new('RGB', (2, 1), (200, 10, 10)).save(two)
+    _ok(_run(str(two), SEG, '--out-dir', str(tmp_path / 'out'), '--device',
+             'cpu'))
