@@ -67,9 +67,9 @@ def parse_args(argv=None):
         '--max-size', type=int, default=None,
         help='the longest side (px) at which an image is predicted and '
         'drawn; a larger one is resized down to it, with a note (default: '
-        f'{MAX_SIZE}, and for segmentation the side at which the class '
-        'scores take 1 GiB: 1337 px for 150 classes). A larger value costs '
-        'memory: the inferencers keep full-size results')
+        f'{MAX_SIZE}; segmentation: the side at which the full-size '
+        'results take 2 GiB, 2764 px for 4 classes, 1575 px for 150). A '
+        'larger value costs memory: the inferencers keep full-size results')
     add_trust_arg(parser)
     return apply_trust_arg(parser.parse_args(argv))
 

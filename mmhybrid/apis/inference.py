@@ -29,7 +29,7 @@ import numpy as np
 from .runner import config_task, explain_errors, load_config
 
 __all__ = [
-    'IMAGE_EXTENSIONS', 'MAX_SIZE', 'SEG_SCORES_BUDGET', 'ImagePredictor',
+    'IMAGE_EXTENSIONS', 'MAX_SIZE', 'SEG_BUDGET', 'ImagePredictor',
     'ImageReadError', 'checkpoint_dataset_meta', 'default_max_size',
     'draw_topk', 'list_images', 'read_image', 'save_png'
 ]
@@ -52,11 +52,14 @@ _CHECKPOINT_HINT = ('Is it a checkpoint of this config? To load what fits on '
 #: default; a larger one is resized down to it (the inferencers keep
 #: full-size results and pictures: masks, class maps, the blended image).
 MAX_SIZE = 4096
-#: Segmentation: the bytes that the class scores, resized to the image
-#: (float32, one map per class: mmseg keeps them with the prediction), may
-#: take by default. The default longest side follows from it
-#: (:func:`default_max_size`).
-SEG_SCORES_BUDGET = 1 << 30
+#: Segmentation: the memory that the full-size results may take by default
+#: (:func:`default_max_size`). Measured peak (RSS) of ``tools/inference.py``
+#: on CPU: 0.75 GB plus, per pixel of the image, 265 bytes (decoded image,
+#: class map, blended picture and their copies) and 4 bytes per class (the
+#: float32 class scores mmseg resizes to the image and keeps): 18.6 GB for
+#: an 8000x8000 image and 4 classes.
+SEG_BUDGET = 2 << 30
+_SEG_BYTES_PER_PIXEL = 265
 
 
 class ImageReadError(ValueError):
@@ -67,13 +70,12 @@ class ImageReadError(ValueError):
 def default_max_size(task, num_classes=None):
     """The default longest side (px) of an image to predict on:
     :data:`MAX_SIZE`, and for segmentation at most the side of a square
-    image whose ``num_classes`` float32 score maps fit in
-    :data:`SEG_SCORES_BUDGET` (1 GiB: 4096 px for up to 16 classes, 1337 px
-    for ADE20K's 150)."""
+    image whose full-size results fit in :data:`SEG_BUDGET` (2 GiB: 2764 px
+    for 4 classes, 1575 px for ADE20K's 150; peak about 3 GB)."""
     limit = MAX_SIZE
-    if task == 'segmentation' and num_classes:
-        limit = min(limit,
-                    int(math.sqrt(SEG_SCORES_BUDGET / (4 * num_classes))))
+    if task == 'segmentation':
+        per_pixel = _SEG_BYTES_PER_PIXEL + 4 * (num_classes or 0)
+        limit = min(limit, int(math.sqrt(SEG_BUDGET / per_pixel)))
     return limit
 
 
@@ -477,8 +479,9 @@ class ImagePredictor:
         why = ''
         num_classes = _num_classes(self.inferencer.model)
         if self.task == 'segmentation' and num_classes:
-            why = (f'; the scores of its {num_classes} classes would take '
-                   f'{4 * num_classes * h * w / 2**30:.1f} GiB at full size')
+            need = (_SEG_BYTES_PER_PIXEL + 4 * num_classes) * h * w
+            why = (f'; segmenting it at full size would take about '
+                   f'{need / 2**30:.1f} GiB more memory')
         note = (f'{path} is {w}x{h} px, larger than the limit of '
                 f'{self.max_size} px a side{why}: predicted on it resized '
                 f'to {size[0]}x{size[1]} px (the picture has that size). '
