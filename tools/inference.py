@@ -19,6 +19,7 @@ import sys
 
 from mmhybrid.apis import (ImagePredictor, add_trust_arg, apply_trust_arg,
                            list_images, read_image, run_cli, save_png)
+from mmhybrid.apis.inference import MAX_SIZE
 
 
 def parse_args(argv=None):
@@ -62,6 +63,13 @@ def parse_args(argv=None):
         'neck and heads in bfloat16 (autocast), keeping NMS, RoIAlign, box '
         'decoding, mask pasting and the seg-logit resize in float32 '
         '(mmhybrid.utils.enable_bf16)')
+    parser.add_argument(
+        '--max-size', type=int, default=None,
+        help='the longest side (px) at which an image is predicted and '
+        'drawn; a larger one is resized down to it, with a note (default: '
+        f'{MAX_SIZE}; segmentation: the side at which the full-size '
+        'results take 2 GiB, 2764 px for 4 classes, 1575 px for 150). A '
+        'larger value costs memory: the inferencers keep full-size results')
     add_trust_arg(parser)
     return parser.parse_args(argv)
 
@@ -91,7 +99,7 @@ def run(args):
         allow_partial_load=args.allow_partial_load,
         pred_score_thr=args.pred_score_thr, opacity=args.opacity,
         topk=args.topk, palette=args.palette, deploy=args.deploy,
-        bf16=args.bf16)
+        bf16=args.bf16, max_size=args.max_size)
     weights = args.checkpoint or 'none (random initialisation)'
     print(f'task: {predictor.task}, config: {args.config}, weights: '
           f'{weights}, class names from the {predictor.meta_source}, '
@@ -103,6 +111,8 @@ def run(args):
     written = []
     for path, name in zip(images, _out_names(images)):
         result = predictor(path)
+        if result['note']:
+            print(f'note: {result["note"]}', flush=True)
         out = save_png(result['picture'], osp.join(args.out_dir, name))
         written.append((path, out, result))
         if bar is not None:

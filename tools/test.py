@@ -15,8 +15,8 @@ import sys
 from mmhybrid.apis import (add_common_args, apply_trust_arg, build_runner,
                            check_coco_annotations, check_data_roots,
                            check_metrics, check_writable, config_task,
-                           load_config, parse_common_args, run_cli,
-                           summarize_metrics)
+                           explain_errors, load_config, parse_common_args,
+                           run_cli, summarize_metrics)
 from mmhybrid.engine import inference_form
 
 
@@ -89,7 +89,8 @@ def main():
     check_writable(cfg.work_dir, 'the work dir (--work-dir)', is_dir=True)
     with apply_trust_arg(args, args.checkpoint):
         runner = build_runner(cfg)
-        metrics = runner.test()
+        with explain_errors(cfg, ('test_dataloader', )):
+            metrics = runner.test()
     if runner.rank == 0:
         out = osp.join(runner.log_dir, 'test_metrics.json')
         result = {k: float(v) for k, v in metrics.items()

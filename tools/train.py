@@ -6,7 +6,8 @@ import sys
 
 from mmhybrid.apis import (add_common_args, apply_trust_arg, build_runner,
                            check_coco_annotations, check_data_roots,
-                           check_writable, config_task, load_config,
+                           check_writable, config_task, explain_errors,
+                           load_config,
                            parse_common_args, run_cli)
 
 
@@ -60,7 +61,9 @@ def main():
         from mmhybrid.engine import find_resumable_checkpoint
         trusted.append(find_resumable_checkpoint(cfg.work_dir))
     with apply_trust_arg(args, *trusted):
-        build_runner(cfg).train()
+        runner = build_runner(cfg)
+        with explain_errors(cfg, ('train_dataloader', 'val_dataloader')):
+            runner.train()
 
 
 if __name__ == '__main__':

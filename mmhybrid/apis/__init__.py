@@ -8,13 +8,14 @@ from .inference import (ImagePredictor, ImageReadError, list_images,
                         read_image, save_png)
 from .model import (TensorForward, build_model, count_complexity, get_model,
                     list_models)
-from .runner import (TASKS, add_common_args, add_trust_arg, apply_trust_arg,
-                     build_runner, check_data_roots, config_task,
-                     load_config, parse_common_args, run_cli,
-                     summarize_metrics, test_resolution)
+from .runner import (TASKS, ConfigError, add_common_args, add_trust_arg,
+                     apply_trust_arg, build_runner, check_data_roots,
+                     config_task, explain_errors, load_config,
+                     parse_common_args, run_cli, summarize_metrics,
+                     test_resolution)
 
 __all__ = [
-    'TASKS', 'add_common_args', 'add_trust_arg', 'apply_trust_arg',
+    'TASKS', 'ConfigError', 'explain_errors', 'add_common_args', 'add_trust_arg', 'apply_trust_arg',
     'parse_common_args', 'build_runner', 'check_data_roots', 'config_task',
     'load_config', 'run_cli', 'summarize_metrics', 'test_resolution',
     'build_model', 'get_model', 'list_models', 'TensorForward', 'count_complexity', 'ImagePredictor',

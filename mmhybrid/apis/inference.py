@@ -19,18 +19,19 @@ inferencers do it, else from the config's test dataset.
 
 Used by ``tools/inference.py``.
 """
+import math
 import os
 import os.path as osp
 import warnings
 
 import numpy as np
 
-from .runner import config_task, load_config
+from .runner import config_task, explain_errors, load_config
 
 __all__ = [
-    'IMAGE_EXTENSIONS', 'ImagePredictor', 'ImageReadError',
-    'checkpoint_dataset_meta', 'draw_topk', 'list_images', 'read_image',
-    'save_png'
+    'IMAGE_EXTENSIONS', 'MAX_SIZE', 'SEG_BUDGET', 'ImagePredictor',
+    'ImageReadError', 'checkpoint_dataset_meta', 'default_max_size',
+    'draw_topk', 'list_images', 'read_image', 'save_png'
 ]
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
@@ -47,8 +48,35 @@ _CHECKPOINT_HINT = ('Is it a checkpoint of this config? To load what fits on '
                     'purpose, pass --allow-partial-load.')
 
 
+#: The longest side, in pixels, at which an image is predicted and drawn by
+#: default; a larger one is resized down to it (the inferencers keep
+#: full-size results and pictures: masks, class maps, the blended image).
+MAX_SIZE = 4096
+#: Segmentation: the memory that the full-size results may take by default
+#: (:func:`default_max_size`). Measured peak (RSS) of ``tools/inference.py``
+#: on CPU: 0.75 GB plus, per pixel of the image, 265 bytes (decoded image,
+#: class map, blended picture and their copies) and 4 bytes per class (the
+#: float32 class scores mmseg resizes to the image and keeps): 18.6 GB for
+#: an 8000x8000 image and 4 classes.
+SEG_BUDGET = 2 << 30
+_SEG_BYTES_PER_PIXEL = 265
+
+
 class ImageReadError(ValueError):
-    """An input file is not an image that can be decoded."""
+    """An input file is not an image that can be decoded, or not one the
+    model can take."""
+
+
+def default_max_size(task, num_classes=None):
+    """The default longest side (px) of an image to predict on:
+    :data:`MAX_SIZE`, and for segmentation at most the side of a square
+    image whose full-size results fit in :data:`SEG_BUDGET` (2 GiB: 2764 px
+    for 4 classes, 1575 px for ADE20K's 150; peak about 3 GB)."""
+    limit = MAX_SIZE
+    if task == 'segmentation':
+        per_pixel = _SEG_BYTES_PER_PIXEL + 4 * (num_classes or 0)
+        limit = min(limit, int(math.sqrt(SEG_BUDGET / per_pixel)))
+    return limit
 
 
 def list_images(path):
@@ -69,10 +97,17 @@ def list_images(path):
     return files
 
 
+# Pillow modes of images that Pillow reads but OpenCV does not (float or
+# 32-bit integer TIFFs: measurements, depth maps)
+_UNSUPPORTED_MODES = {'F': '32-bit floating point numbers',
+                      'I': '32-bit integers'}
+
+
 def read_image(path):
     """Decode ``path`` fully; an RGB uint8 array (H, W, 3). Raises
     :class:`ImageReadError` naming the file when it is empty, truncated,
     corrupt or not an image."""
+    import cv2
     import mmcv
     from PIL import Image
     try:
@@ -81,15 +116,28 @@ def read_image(path):
     except OSError as e:
         raise ImageReadError(f'Cannot read image {path!r}: {e}') from e
     problem = None if data else 'the file is empty'
+    mode = None
     if problem is None:
         try:  # PIL notices truncated files, which OpenCV decodes silently
             with Image.open(path) as im:
                 im.load()
+                mode = im.mode
         except Exception as e:  # noqa: BLE001 (PIL raises many kinds)
             problem = f'{type(e).__name__}: {e}'
     img = None
     if problem is None:
-        img = mmcv.imfrombytes(data, flag='color', channel_order='rgb')
+        try:
+            img = mmcv.imfrombytes(data, flag='color', channel_order='rgb')
+        except cv2.error:  # OpenCV decodes nothing, then cannot convert it
+            img = None
+        if img is None and mode in _UNSUPPORTED_MODES:
+            raise ImageReadError(
+                f'Cannot read image {path!r}: its pixels are '
+                f'{_UNSUPPORTED_MODES[mode]} (Pillow mode {mode!r}), which '
+                'OpenCV, and so the data pipelines, cannot load. Supported: '
+                '8- or 16-bit grey, RGB or RGBA images (.jpg, .png, .bmp, '
+                '.tif, .webp). Convert it, e.g. scale the values to 0-255 '
+                'and save as PNG.')
         if img is None:
             problem = 'OpenCV cannot decode it'
     if problem is not None:
@@ -262,6 +310,11 @@ class ImagePredictor:
         bf16 (bool): CPU only: predict under bf16 autocast with float32
             islands outputs (:func:`~mmhybrid.utils.enable_bf16`); refused
             with ``ValueError`` on another device.
+        max_size (int, optional): the longest side (px) at which an image
+            is predicted and drawn; a larger image is resized down to it
+            and the result says so (``note``). Default:
+            :func:`default_max_size` (memory: the inferencers keep
+            full-size results).
 
     Example:
         >>> predictor = ImagePredictor('configs/demo/fpn_shvit_s1_toy.py')
@@ -272,7 +325,8 @@ class ImagePredictor:
 
     def __init__(self, config, checkpoint=None, device=None,
                  allow_partial_load=False, pred_score_thr=0.3, opacity=0.5,
-                 topk=5, palette='none', deploy=False, bf16=False):
+                 topk=5, palette='none', deploy=False, bf16=False,
+                 max_size=None):
         from mmengine.device import get_device
 
         from mmengine.config import Config
@@ -297,11 +351,19 @@ class ImagePredictor:
         #: the framework's scope: the inferencer is built and called in it,
         #: and the caller's default scope is restored afterwards
         self.scope = cfg.default_scope
-        with warnings.catch_warnings(), self._in_scope():
+        with warnings.catch_warnings(), self._in_scope(), \
+                explain_errors(cfg):
             warnings.filterwarnings('ignore', message=_NO_WEIGHTS_WARNINGS)
             self.inferencer = _build_inferencer(self.task, cfg, self.device,
                                                 palette)
         self.checkpoint = checkpoint
+        num_classes = _num_classes(self.inferencer.model)
+        if max_size is not None and int(max_size) < 1:
+            raise ValueError(f'max_size must be a positive number of pixels, '
+                             f'got {max_size!r}')
+        #: the longest side at which an image is predicted
+        self.max_size = int(max_size) if max_size is not None else \
+            default_max_size(self.task, num_classes)
         metas = []
         if checkpoint is not None:
             ckpt = load_model_checkpoint(
@@ -318,7 +380,6 @@ class ImagePredictor:
                 enable_bf16(self.inferencer.model)
         #: where the class names come from
         self.meta_source = 'inferencer\'s default'
-        num_classes = _num_classes(self.inferencer.model)
         for source, meta in metas:
             meta = {k.lower(): v for k, v in (meta or {}).items()}
             classes = meta.get('classes')
@@ -396,12 +457,45 @@ class ImagePredictor:
         top-k classes)."""
         from mmhybrid.utils import bf16_autocast
         rgb = read_image(image)  # names a broken file before the model runs
+        if self.task == 'segmentation' and rgb.shape[:2] == (1, 1):
+            # mmseg squeezes the class map of one pixel to no height/width
+            raise ImageReadError(
+                f'Cannot segment image {image!r}: it is a single pixel (1x1 '
+                'px); segmentation needs an image of at least 2 pixels.')
+        rgb, note = self._fit(image, rgb)
+        # the inferencers read a file, or take an array in OpenCV's BGR
+        inputs = image if note is None else np.ascontiguousarray(
+            rgb[..., ::-1])
         with bf16_autocast(enabled=self.bf16), self._in_scope():
             if self.task == 'detection':
-                return self._detect(image)
-            if self.task == 'segmentation':
-                return self._segment(image)
-            return self._classify(image, rgb)
+                result = self._detect(inputs)
+            elif self.task == 'segmentation':
+                result = self._segment(inputs)
+            else:
+                result = self._classify(inputs, rgb)
+        result.update(image=image, note=note)
+        return result
+
+    def _fit(self, path, rgb):
+        """``rgb`` resized down so that its longest side is at most
+        :attr:`max_size`, and a sentence saying so (None: unchanged)."""
+        import mmcv
+        h, w = rgb.shape[:2]
+        if max(h, w) <= self.max_size:
+            return rgb, None
+        scale = self.max_size / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        why = ''
+        num_classes = _num_classes(self.inferencer.model)
+        if self.task == 'segmentation' and num_classes:
+            need = (_SEG_BYTES_PER_PIXEL + 4 * num_classes) * h * w
+            why = (f'; segmenting it at full size would take about '
+                   f'{need / 2**30:.1f} GiB more memory')
+        note = (f'{path} is {w}x{h} px, larger than the limit of '
+                f'{self.max_size} px a side{why}: predicted on it resized '
+                f'to {size[0]}x{size[1]} px (the picture has that size). '
+                '--max-size sets the limit.')
+        return mmcv.imresize(rgb, size, interpolation='area'), note
 
     def _detect(self, image):
         out = self.inferencer(

@@ -17,7 +17,7 @@ import sys
 import torch
 import torch.nn as nn
 
-from .runner import TASKS, load_config
+from .runner import TASKS, explain_errors, load_config
 
 __all__ = ['TensorForward', 'build_model', 'count_complexity']
 
@@ -116,7 +116,8 @@ def build_model(config=None, *, backbone=None, arch=None, checkpoint=None,
         model_cfg = cfg.model.copy()
         if cfg.get('data_preprocessor') is not None:
             model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-        model = _build(model_cfg, cfg.default_scope)
+        with explain_errors(cfg):  # a mistake names its config key
+            model = _build(model_cfg, cfg.default_scope)
         model.cfg = cfg
         if checkpoint is not None:
             load_model_checkpoint(model, checkpoint, require_finite=True)

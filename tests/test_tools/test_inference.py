@@ -207,3 +207,62 @@ def test_deploy_bf16_forms_say_so_and_agree_with_fp32(images,
                    '--device', 'cpu', '--bf16', '--pred-score-thr', '0'))
     assert 'inference form: bf16 autocast (CPU)' in out
     assert re.findall(r'^  (\w+): \d\.\d{4}  box \[', out, re.MULTILINE)
+
+
+def test_large_image_is_predicted_resized_with_a_note(images, tmp_path):
+    """An image larger than --max-size is predicted resized down to it (the
+    inferencers keep full-size results: class scores of every class), and
+    the tool says so; the picture has the reduced size."""
+    big = tmp_path / 'big.png'
+    with Image.open(images['seg']) as im:
+        im.resize((336, 384)).save(big)  # W 336 x H 384
+    out = _ok(_run(str(big), SEG, '--out-dir', str(tmp_path / 'out'),
+                   '--device', 'cpu', '--max-size', '192'))
+    assert (f'note: {big} is 336x384 px, larger than the limit of 192 px a '
+            'side') in out
+    assert 'resized to 168x192 px' in out and '--max-size' in out
+    with Image.open(tmp_path / 'out' / 'big.png') as im:
+        assert im.size == (168, 192)
+    # at or below the limit: no note, full size
+    out = _ok(_run(str(big), SEG, '--out-dir', str(tmp_path / 'out'),
+                   '--device', 'cpu', '--max-size', '384'))
+    assert 'note:' not in out
+    with Image.open(tmp_path / 'out' / 'big.png') as im:
+        assert im.size == (336, 384)
+
+
+def test_default_max_size_follows_the_class_scores():
+    from mmhybrid.apis.inference import MAX_SIZE, default_max_size
+    assert default_max_size('detection', 80) == MAX_SIZE
+    # segmentation: full-size results of 2 GiB at most (class scores: 4
+    # bytes a class and pixel): smaller with more classes
+    assert default_max_size('segmentation', 4) == 2764
+    assert default_max_size('segmentation', 150) == 1575
+
+
+def test_float_tiff_is_refused_with_what_is_supported(tmp_path):
+    tif = tmp_path / 'depth.tif'
+    Image.fromarray(np.ones((64, 48), np.float32), mode='F').save(tif)
+    r = _run(str(tif), SEG, '--out-dir', str(tmp_path / 'out'), '--device',
+             'cpu')
+    assert r.returncode == 1
+    assert f"tools/inference.py: error: Cannot read image '{tif}'" in \
+        r.stderr
+    assert '32-bit floating point' in r.stderr and 'RGB' in r.stderr
+    assert 'Traceback' not in r.stderr
+
+
+def test_single_pixel_image_is_refused_by_segmentation(tmp_path):
+    one = tmp_path / 'dot.png'
+    Image.new('RGB', (1, 1), (200, 10, 10)).save(one)
+    r = _run(str(one), SEG, '--out-dir', str(tmp_path / 'out'), '--device',
+             'cpu')
+    assert r.returncode == 1
+    assert f"tools/inference.py: error: Cannot segment image '{one}': it " \
+        'is a single pixel (1x1 px)' in r.stderr
+    assert 'Traceback' not in r.stderr
+    # two pixels are enough
+    two = tmp_path / 'dash.png'
+    Image.new('RGB', (2, 1), (200, 10, 10)).save(two)
+    _ok(_run(str(two), SEG, '--out-dir', str(tmp_path / 'out'), '--device',
+             'cpu'))

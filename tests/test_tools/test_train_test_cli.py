@@ -3,6 +3,8 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
@@ -54,22 +56,58 @@ def test_missing_data_root_is_named(tmp_path):
     assert 'Data root not found' in r.stderr and 'train_dataloader' in r.stderr
 
 
-def test_corrupt_image_is_named(tmp_path):
-    """A corrupt image in the data makes tools/test.py fail naming the
-    file (not a silently skipped sample)."""
+@pytest.fixture(scope='module')
+def seg_checkpoint(tmp_path_factory):
     import torch
 
-    from mmhybrid.testing.toy import make_toy_ade
     from mmhybrid.apis import build_model
+    model = build_model('configs/demo/fpn_shvit_s1_toy.py')
+    ckpt = tmp_path_factory.mktemp('ckpt') / 'fpn.pth'
+    torch.save({'state_dict': model.state_dict()}, ckpt)
+    return str(ckpt)
+
+
+@pytest.mark.parametrize('kind,why', [
+    ('garbage', 'not a valid image file'),
+    ('empty', 'the file is empty'),
+    ('float32', '32-bit floating point'),
+])
+def test_unreadable_image_in_the_data_is_named(kind, why, seg_checkpoint,
+                                               tmp_path):
+    """An image of the dataset that cannot be decoded (corrupt, zero bytes,
+    a float TIFF) ends tools/test.py and tools/train.py with a sentence
+    naming the file, exit code 1 and no traceback (not a silently skipped
+    sample, not OpenCV's assertion without a file name)."""
+    import numpy as np
+    from PIL import Image
+
+    from mmhybrid.testing.toy import make_toy_ade
     make_toy_ade(str(tmp_path / 'ade'), num_train=2, num_val=2)
     root = tmp_path / 'ade' / 'ADEChallengeData2016'
-    bad = sorted((root / 'images' / 'validation').iterdir())[0]
-    bad.write_bytes(b'not an image at all')
-    model = build_model('configs/demo/fpn_shvit_s1_toy.py')
-    ckpt = tmp_path / 'fpn.pth'
-    torch.save({'state_dict': model.state_dict()}, ckpt)
-    r = _run('tools/test.py', 'configs/demo/fpn_shvit_s1_toy.py', str(ckpt),
-             '--work-dir', str(tmp_path / 'w'), '--cfg-options',
-             f'test_dataloader.dataset.data_root={root}/')
-    assert r.returncode != 0
-    assert bad.name in r.stderr, r.stderr[-3000:]
+    for split in ('validation', 'training'):
+        bad = sorted((root / 'images' / split).iterdir())[1]
+        if kind == 'float32':
+            Image.fromarray(np.ones((64, 64), np.float32), mode='F').save(
+                bad, format='TIFF')
+        else:
+            bad.write_bytes(b'not an image at all' if kind == 'garbage'
+                            else b'')
+    roots = [f'{loader}.dataset.data_root={root}/'
+             for loader in ('train_dataloader', 'val_dataloader',
+                            'test_dataloader')]
+    bad = sorted((root / 'images' / 'validation').iterdir())[1]
+    r = _run('tools/test.py', 'configs/demo/fpn_shvit_s1_toy.py',
+             seg_checkpoint, '--work-dir', str(tmp_path / 'w'),
+             '--cfg-options', *roots)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert 'tools/test.py: error: Cannot read image' in r.stderr
+    assert str(bad) in r.stderr and why in r.stderr, r.stderr[-3000:]
+    assert 'Traceback' not in r.stderr, r.stderr[-3000:]
+    bad = sorted((root / 'images' / 'training').iterdir())[1]
+    r = _run('tools/train.py', 'configs/demo/fpn_shvit_s1_toy.py',
+             '--work-dir', str(tmp_path / 'w'), '--cfg-options', *roots,
+             'train_dataloader.batch_size=2', 'train_cfg.max_iters=2')
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert 'tools/train.py: error: Cannot read image' in r.stderr
+    assert str(bad) in r.stderr and why in r.stderr, r.stderr[-3000:]
+    assert 'Traceback' not in r.stderr, r.stderr[-3000:]

@@ -14,6 +14,18 @@ from ..deploy import deploy_backbone
 from ..utils import load_pretrained
 
 
+class BackboneArgumentError(ValueError):
+    """A backbone argument of the contract (``arch``, ``out_indices``,
+    ``frozen_stages``) that the backbone cannot take: a user's config
+    mistake. ``argument`` names it and ``value`` is what was given, so that
+    the config loader can name the key (``model.backbone.arch``)."""
+
+    def __init__(self, message, argument=None, value=None):
+        super().__init__(message)
+        self.argument = argument
+        self.value = value
+
+
 class HybridBackbone(BaseModule):
     """Base class of mmhybrid's backbones.
 
@@ -61,23 +73,24 @@ class HybridBackbone(BaseModule):
         name = cls.__name__
         if isinstance(arch, str):
             if arch.lower() not in cls.arch_zoo:
-                raise ValueError(
+                raise BackboneArgumentError(
                     f'Unknown {name} arch {arch!r}; valid archs are '
                     f'{sorted(cls.arch_zoo)} or a dict with keys '
-                    f'{", ".join(sorted(cls.arch_keys))}.')
+                    f'{", ".join(sorted(cls.arch_keys))}.', 'arch', arch)
             self.arch_name = arch.lower()
             return copy.deepcopy(cls.arch_zoo[arch.lower()])
         if not isinstance(arch, dict):
             raise TypeError(f'arch must be a str or dict, got {type(arch)}')
         missing = set(cls.arch_keys) - set(arch)
         if missing:
-            raise ValueError(f'Custom {name} arch lacks keys '
-                             f'{sorted(missing)} (needs '
-                             f'{sorted(cls.arch_keys)})')
+            raise BackboneArgumentError(
+                f'Custom {name} arch lacks keys {sorted(missing)} (needs '
+                f'{sorted(cls.arch_keys)})', 'arch', arch)
         for key, n in cls.arch_keys.items():
             if n is not None and len(arch[key]) != n:
-                raise ValueError(f'arch[{key!r}] must have {n} entries, got '
-                                 f'{arch[key]}')
+                raise BackboneArgumentError(
+                    f'arch[{key!r}] must have {n} entries, got {arch[key]}',
+                    'arch', arch)
         return copy.deepcopy(arch)
 
     def _init_contract(self, arch, out_indices, frozen_stages, norm_eval,
@@ -109,11 +122,13 @@ class HybridBackbone(BaseModule):
         out_indices = [i + num_outs if i < 0 else i for i in out_indices]
         for i in out_indices:
             if not 0 <= i < num_outs:
-                raise ValueError(f'out_indices must be in [0, {num_outs - 1}]'
-                                 f' ({what}), got {list(out_indices)}')
+                raise BackboneArgumentError(
+                    f'out_indices must be in [0, {num_outs - 1}] ({what}), '
+                    f'got {list(out_indices)}', 'out_indices')
         if not -1 <= frozen_stages <= num_frozen:
-            raise ValueError(f'frozen_stages must be in [-1, {num_frozen}], '
-                             f'got {frozen_stages}')
+            raise BackboneArgumentError(
+                f'frozen_stages must be in [-1, {num_frozen}], got '
+                f'{frozen_stages}', 'frozen_stages', frozen_stages)
         return tuple(out_indices)
 
     def stages(self):
