@@ -215,7 +215,36 @@ def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path,
     again.train()
     assert again.epoch == 2 and (tmp_path / 'epoch_2.pth').is_file()
     assert not (tmp_path / 'epoch_1.pth').exists()  # retired after saving
-    assert not list(tmp_path.glob('*.tmp*'))
+    assert not list(tmp_path.glob('*.tmp*')) + list(tmp_path.glob('.*.tmp'))
+
+
+def test_temporaries_of_killed_saves_are_removed_and_symlinks_not_followed(
+        tmp_path):
+    """A save killed with -9 leaves a temporary file that no code of that
+    run can remove: the next run's hook removes those whose process is gone
+    (and only those). The temporary name is unpredictable and created
+    exclusively, so a symlink planted at the old predictable name
+    (``epoch_1.pth.tmp<pid>``) is never written through."""
+    hook = dict(type='SafeCheckpointHook', interval=1)
+    dead = subprocess.run([sys.executable, '-c', 'import os; '
+                           'print(os.getpid())'], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / f'.epoch_3.pth.{dead}.x1y2z3.tmp'
+    stale.write_bytes(b'\0' * 1024)
+    live = tmp_path / f'.epoch_3.pth.{os.getpid()}.a1b2c3.tmp'
+    live.write_bytes(b'a save in progress')
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('keep me')
+    (tmp_path / f'epoch_1.pth.tmp{os.getpid()}').symlink_to(victim)
+    runner = tiny_runner(tmp_path, max_epochs=1,
+                         default_hooks=dict(checkpoint=hook))
+    runner.train()
+    assert not stale.exists()
+    assert live.exists()  # its process still runs: not ours to remove
+    assert victim.read_text() == 'keep me'
+    assert safe_load(str(tmp_path / 'epoch_1.pth'))['meta']['epoch'] == 1
+    assert (tmp_path / 'last_checkpoint').read_text() == \
+        str(tmp_path / 'epoch_1.pth')
 
 
 @pytest.mark.slow
