@@ -11,6 +11,8 @@ import os.path as osp
 from mmengine.evaluator import BaseMetric
 from mmengine.registry import METRICS
 
+from .runner import dataloader_datasets
+
 
 class MetricError(RuntimeError):
     """The evaluation gave no usable headline metric."""
@@ -136,17 +138,6 @@ def check_metrics(metrics, task, kept=()):
     return headline
 
 
-def _datasets(loader):
-    todo, out = [loader.get('dataset')], []
-    while todo:
-        ds = todo.pop()
-        if isinstance(ds, dict):
-            out.append(ds)
-            todo.append(ds.get('dataset'))
-            todo.extend(ds.get('datasets') or [])
-    return out
-
-
 def _type_name(t):
     return t if isinstance(t, str) else getattr(t, '__name__', str(t))
 
@@ -174,7 +165,7 @@ def _coco_files(cfg, loaders):
         loader = cfg.get(name)
         if not isinstance(loader, dict):
             continue
-        for ds in _datasets(loader):
+        for ds in dataloader_datasets(loader):
             ds_type = ds.get('type')
             ann = ds.get('ann_file')
             if 'Coco' not in _type_name(ds_type) or not ann or \

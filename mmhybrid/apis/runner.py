@@ -235,9 +235,9 @@ def test_resolution(cfg):
 test_resolution.__test__ = False  # a helper, not a test (for pytest)
 
 
-def _datasets(cfg):
+def dataloader_datasets(loader):
     """``dataset`` dicts of a dataloader config, wrappers unwrapped."""
-    todo, out = [cfg.get('dataset')], []
+    todo, out = [loader.get('dataset')], []
     while todo:
         ds = todo.pop()
         if isinstance(ds, dict):
@@ -254,7 +254,7 @@ def check_data_roots(cfg, *loaders):
         loader = cfg.get(name)
         if not isinstance(loader, dict):
             continue
-        for ds in _datasets(loader):
+        for ds in dataloader_datasets(loader):
             root = ds.get('data_root')
             if root and '://' not in str(root) and not osp.isdir(root):
                 raise FileNotFoundError(
