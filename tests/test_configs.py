@@ -85,8 +85,9 @@ def test_readme_swap_into_mmdet_mask_rcnn(tmp_path):
     """The README's example (SHViT swapped into mmdet's stock Mask R-CNN
     config) builds and trains a step."""
     readme = open(osp.join(ROOT, 'README.md'), encoding='utf-8').read()
-    snippet = readme.split('```python\n', 1)[1].split('```', 1)[0]
-    assert "mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py" in snippet
+    blocks = [b.split('```', 1)[0] for b in readme.split('```python\n')[1:]]
+    snippet = next(b for b in blocks
+                   if "mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py" in b)
     path = tmp_path / 'swap.py'
     path.write_text(snippet)
     cfg = Config.fromfile(str(path))

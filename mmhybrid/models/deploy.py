@@ -44,11 +44,18 @@ from mmcv.cnn import fuse_conv_bn
 
 def _onednn_usable(x, weight):
     """Whether oneDNN's fused convolution may run: CPU float32/bfloat16
-    inference in eager mode. Autograd, tracing (ONNX, jit, FLOP counters) and
-    torch.compile take the plain ops instead, which compute the same."""
+    inference in eager mode, bfloat16 (an input or CPU autocast) only where
+    oneDNN has bf16 kernels for this CPU (AVX-512 or AVX-NE-CONVERT; without
+    them PyTorch's own convolution computes bf16). Autograd, tracing (ONNX,
+    jit, FLOP counters) and torch.compile take the plain ops instead, which
+    compute the same."""
+    bf16 = x.dtype == torch.bfloat16 or (
+        torch.is_autocast_enabled('cpu')
+        and torch.get_autocast_dtype('cpu') == torch.bfloat16)
     return (x.device.type == 'cpu' and x.dtype in (torch.float32,
                                                    torch.bfloat16)
             and torch.backends.mkldnn.is_available()
+            and (not bf16 or torch.ops.mkldnn._is_mkldnn_bf16_supported())
             and not (torch.is_grad_enabled() and
                      (x.requires_grad or weight.requires_grad))
             and not torch.jit.is_tracing() and not torch.jit.is_scripting()

@@ -114,3 +114,28 @@ def test_two_process_cpu_training(tmp_path):
                             text=True, timeout=900)
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     assert 'bbox_mAP: ' in result.stdout and 'segm_mAP: ' in result.stdout
+
+
+def test_readme_opt_in_lines_give_a_users_config_the_policy(tmp_path):
+    """A user's config that only borrows a backbone keeps mmengine's
+    Runner; the README's two lines opt it in."""
+    from mmhybrid.apis import build_runner
+    readme = open(osp.join(ROOT, 'README.md'), encoding='utf-8').read()
+    blocks = [b.split('```', 1)[0] for b in readme.split('```python\n')[1:]]
+    opt_in = next(b for b in blocks if "runner_type = 'HybridRunner'" in b)
+    user = ("_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'\n"
+            "custom_imports = dict(imports=['mmhybrid.models'])\n"
+            "model = dict(backbone=dict(_delete_=True, type='SHViT', "
+            "arch='s1', out_indices=(0, 1, 2)), neck=dict(_delete_=True, "
+            "type='TransposedConvFPN', in_channels=[128, 224, 320], "
+            "out_channels=256, num_outs=5, num_upsample=2))\n")
+    for name, text, runner_cls, hook in (
+            ('stock', user, Runner, 'CheckpointHook'),
+            ('opted_in', user + opt_in, HybridRunner, 'SafeCheckpointHook')):
+        path = tmp_path / f'{name}.py'
+        path.write_text(text)
+        cfg = Config.fromfile(str(path))
+        cfg.work_dir = str(tmp_path / name)
+        runner = build_runner(cfg)
+        assert type(runner) is runner_cls, name
+        assert cfg.default_hooks.checkpoint.type == hook, name
