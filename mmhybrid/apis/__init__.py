@@ -1,17 +1,18 @@
 """The front door of mmhybrid: load a config, build a model (from a config or
 a backbone type and arch), load a checkpoint, run it (Runner, inferencers,
 tensor forward). Every tool in ``tools/`` goes through it."""
-from .checks import (AnnotationError, MetricError, check_coco_annotations,
-                     check_coco_file, check_metrics)
-from .files import OutputPathError, check_writable, save_atomic
-from .inference import (ImagePredictor, ImageReadError, list_images,
-                        read_image, save_png)
+from .checks import check_coco_annotations, check_coco_file, check_metrics
+from .errors import (AnnotationError, ConfigError, ImageReadError, MetricError,
+                     OutputPathError, run_cli)
+from .explain import explain_errors
+from .files import check_writable, save_atomic
+from .images import list_images, read_image
+from .inference import ImagePredictor, save_png
 from .model import (TensorForward, build_model, count_complexity, get_model,
                     list_models)
-from .runner import (TASKS, ConfigError, add_common_args, add_trust_arg,
-                     apply_trust_arg, build_runner, check_data_roots,
-                     config_task, explain_errors, load_config,
-                     parse_common_args, run_cli, summarize_metrics,
+from .runner import (TASKS, add_common_args, add_trust_arg, apply_trust_arg,
+                     build_runner, check_data_roots, config_task,
+                     load_config, parse_common_args, summarize_metrics,
                      test_resolution)
 
 __all__ = [

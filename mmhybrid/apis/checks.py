@@ -11,15 +11,8 @@ import os.path as osp
 from mmengine.evaluator import BaseMetric
 from mmengine.registry import METRICS
 
+from .errors import AnnotationError, MetricError
 from .runner import dataloader_datasets
-
-
-class MetricError(RuntimeError):
-    """The evaluation gave no usable headline metric."""
-
-
-class AnnotationError(ValueError):
-    """An annotation file that cannot give meaningful metrics."""
 
 
 #: the metric :class:`NonFiniteOutputs` reports (and how many samples)

@@ -5,9 +5,7 @@ before a run, not after it)."""
 import os
 import os.path as osp
 
-
-class OutputPathError(OSError):
-    """An output path that cannot be written."""
+from .errors import OutputPathError
 
 
 def _existing_ancestor(path):

@@ -17,7 +17,8 @@ import sys
 import torch
 import torch.nn as nn
 
-from .runner import TASKS, explain_errors, load_config
+from .explain import explain_errors
+from .runner import TASKS, load_config
 
 __all__ = ['TensorForward', 'build_model', 'count_complexity']
 
