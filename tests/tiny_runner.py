@@ -2,7 +2,6 @@
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
-from mmengine.runner import Runner
 from torch.utils.data import DataLoader, TensorDataset
 
 
