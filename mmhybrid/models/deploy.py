@@ -164,8 +164,8 @@ class FusedConv2d(nn.Conv2d):
 
     def _plain(self, x, residual=None):
         y = super().forward(x)
-        if residual is not None:
-            y = y + residual
+        if residual is not None:  # in the conv's dtype, as oneDNN adds it
+            y = y + residual.to(y.dtype)
         return _ACTS[self.act][1](y) if self.act else y
 
 
