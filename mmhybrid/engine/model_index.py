@@ -18,6 +18,7 @@ would read a URL through torch.hub, which unpickles the file fully and
 cannot convert an upstream layout; :func:`mmhybrid.apis.get_model` reads
 the index's weights safely and converts them.
 """
+import functools
 import os.path as osp
 import tempfile
 
@@ -40,20 +41,22 @@ def model_index_path():
     return path if osp.isfile(path) else None
 
 
+@functools.lru_cache(maxsize=None)
 def load_index():
     """mmhybrid's index as modelindex ``Model`` objects (collections
-    applied), config paths absolute; [] when no index is installed."""
+    applied), config paths absolute; () when no index is installed. Read
+    once per process (``get_model``/``list_models`` ask on every call)."""
     from modelindex.load_model_index import load
     path = model_index_path()
     if path is None:
-        return []
+        return ()
     index = load(path)
     index.build_models_with_collections()
     root = osp.dirname(path)
     for model in index.models:
         if model.config and not osp.isabs(model.config):
             model.config = osp.join(root, model.config)
-    return list(index.models)
+    return tuple(index.models)
 
 
 def is_classifier(model):
