@@ -25,6 +25,8 @@ dicts item by item. A path that does not resolve fails the item.
 import math
 import os.path as osp
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -166,11 +168,17 @@ def test_resolve_grammar():
 
 
 def test_readme_recipes_table():
-    """The README's "Recipes" table has one row per card, with its status."""
+    """The README's "Recipes" table is the cards' (one row per card, with
+    its status), as tools/analysis_tools/model_table.py --recipes writes."""
+    r = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/model_table.py', '--recipes'],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    table = r.stdout.strip()
+    assert table.count('\n') == len(CARDS) + 1
+    for _, config, card in CARDS:
+        assert f'| `{config}` |' in table and card['Status'] in table
     readme = open(osp.join(ROOT, 'README.md'), encoding='utf-8').read()
-    for name, config, card in CARDS:
-        rows = [line for line in readme.splitlines()
-                if line.startswith(f'| `{config}` |')]
-        assert rows, f'README Recipes table lacks {config}'
-        assert any(card['Status'].split(':')[0] in row for row in rows), \
-            (config, card['Status'], rows)
+    assert f'<!-- RECIPES START -->\n{table}\n<!-- RECIPES END -->' in \
+        readme, 'README Recipes table is stale: run ' \
+        'tools/analysis_tools/model_table.py --recipes --update-readme'

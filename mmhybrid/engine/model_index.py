@@ -87,7 +87,8 @@ def _classifier_index(folder):
         collections += meta.get('Collections') or []
         for model in meta.get('Models') or []:
             if model['Name'] in keep:
-                model = {k: v for k, v in model.items() if k != 'Weights'}
+                model = {k: v for k, v in model.items()
+                         if k not in ('Weights', 'Recipe')}
                 model['Config'] = osp.join(osp.dirname(path),
                                            model['Config'])
                 models.append(model)
@@ -120,3 +121,27 @@ def index_weights(name):
         if model.name.lower() == name.lower():
             return model.weights
     raise KeyError(f'{name!r} is not in mmhybrid\'s model index')
+
+
+def recipe_cards():
+    """The recipe cards of the index: ``(name, config, results, card)`` for
+    every metafile model with a ``Recipe`` entry, in index order. A card
+    says which upstream repository@commit a config follows, whether it is
+    ``faithful`` or ``differs: ...``, and each recipe item with the
+    upstream file:line it comes from (tests/test_recipes.py checks every
+    item against the config)."""
+    import yaml
+    path = model_index_path()
+    if path is None:
+        return []
+    with open(path, encoding='utf-8') as f:
+        imports = yaml.safe_load(f)['Import']
+    cards = []
+    for rel in imports:
+        with open(osp.join(osp.dirname(path), rel), encoding='utf-8') as f:
+            meta = yaml.safe_load(f)
+        for model in meta.get('Models') or []:
+            if 'Recipe' in model:
+                cards.append((model['Name'], model['Config'],
+                              model.get('Results') or [], model['Recipe']))
+    return cards
