@@ -45,12 +45,13 @@ class CVNetsSSDHead(SSDHead):
             ``act_cfg`` are the projections' and the depthwise conv's).
     """
 
-    def __init__(self, proj_channels=None, kernel_sizes=None, **kwargs):
+    def __init__(self, in_channels, proj_channels=None, kernel_sizes=None,
+                 **kwargs):
         if kwargs.get('stacked_convs', 0) or kwargs.get('use_depthwise'):
             raise ValueError('CVNetsSSDHead has no stacked convs and its own '
                              'depthwise layers: leave stacked_convs and '
                              'use_depthwise unset')
-        n = len(kwargs.get('in_channels', ()))
+        n = len(in_channels)
         for name, value in (('proj_channels', proj_channels),
                             ('kernel_sizes', kernel_sizes)):
             if value is not None and len(value) != n:
@@ -61,7 +62,7 @@ class CVNetsSSDHead(SSDHead):
                              f'{kernel_sizes!r}')
         self.proj_channels = proj_channels
         self.kernel_sizes = kernel_sizes or [3] * n
-        super().__init__(**kwargs)
+        super().__init__(in_channels=in_channels, **kwargs)
         # read by BaseDenseHead._predict_by_feat_single (see the docstring)
         self.loss_cls = None
 
@@ -133,6 +134,7 @@ class CVNetsSSDAnchorGenerator(SSDAnchorGenerator):
         scales = np.linspace(min_scale_ratio, max_scale_ratio,
                              len(strides) + 1) * input_size
         self.clip = clip
+        self.clip_size = input_size
         self.min_scale_ratio = min_scale_ratio
         self.max_scale_ratio = max_scale_ratio
         super().__init__(strides=strides, ratios=ratios,
@@ -146,7 +148,7 @@ class CVNetsSSDAnchorGenerator(SSDAnchorGenerator):
             return anchors
         clipped = []
         for level in anchors:
-            wh = (level[:, 2:] - level[:, :2]).clamp(max=self.input_size)
+            wh = (level[:, 2:] - level[:, :2]).clamp(max=self.clip_size)
             ctr = (level[:, :2] + level[:, 2:]) / 2
             clipped.append(torch.cat([ctr - wh / 2, ctr + wh / 2], dim=1))
         return clipped
