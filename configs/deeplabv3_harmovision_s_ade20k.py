@@ -111,7 +111,7 @@ optim_wrapper = dict(
         lr=9e-4,
         betas=(0.9, 0.98),
         weight_decay=1e-4),
-    clip_grad=dict(max_norm=10.0, norm_type=2),
+    clip_grad=dict(_delete_=True, max_norm=10.0, norm_type=2),
     paramwise_cfg=dict(flat_decay_mult=0.0, bias_decay_mult=0.0))
 param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_iters, eta_min=1e-4,
