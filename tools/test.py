@@ -12,7 +12,8 @@ import numbers
 import os.path as osp
 import sys
 
-from mmhybrid.apis import (add_common_args, apply_trust_arg, build_runner,
+from mmhybrid.apis import (add_common_args, apply_eval_protocol,
+                           apply_trust_arg, build_runner,
                            check_coco_annotations, check_data_roots,
                            check_metrics, check_writable, config_task,
                            explain_errors, load_config, parse_common_args,
@@ -41,6 +42,12 @@ def parse_args():
         'RoIAlign), box decoding, mask pasting and the seg-logit resize in '
         'float32 (mmhybrid.utils.enable_bf16). Faster on CPUs with bf16 '
         'units; metrics may differ slightly from float32')
+    parser.add_argument(
+        '--eval-protocol', default='default', metavar='NAME',
+        help='evaluate with another protocol the config offers in its '
+        '`eval_protocols` (e.g. `cvnets` for the HarmoVision DeepLabv3: image '
+        'and label resized to 512x512, as the upstream number was measured); '
+        'default: the config\'s own test pipeline')
     add_common_args(parser)
     return parse_common_args(parser)
 
@@ -52,6 +59,7 @@ def main():
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher, args.allow_partial_load)
     cfg.load_from = args.checkpoint
+    apply_eval_protocol(cfg, args.eval_protocol)
     if args.show_dir:
         vis_hook = cfg.default_hooks.get('visualization')
         if vis_hook is None:

@@ -10,6 +10,7 @@ from .images import list_images, read_image
 from .inference import ImagePredictor, save_png
 from .model import (TensorForward, build_model, count_complexity, get_model,
                     list_models)
+from .protocol import apply_eval_protocol
 from .runner import (TASKS, add_common_args, add_trust_arg, apply_trust_arg,
                      build_runner, check_data_roots, config_task,
                      load_config, parse_common_args, summarize_metrics,
@@ -27,3 +28,4 @@ __all__ += [
     'check_coco_file', 'check_metrics', 'OutputPathError', 'check_writable',
     'save_atomic'
 ]
+__all__ += ['apply_eval_protocol']
