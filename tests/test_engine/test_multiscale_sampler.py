@@ -198,3 +198,28 @@ def test_crop_without_a_batch_size_uses_its_scale():
     # a plain index passes through the wrapper unchanged
     wrapped = VariableBatchDataset(_toy(4))
     assert torch.is_tensor(wrapped[1]['inputs'])
+
+
+def test_harmovision_config_train_dataloader():
+    """The recipe's own train dataloader config (sampler, wrapper, crop,
+    flip, packing) on in-memory images: each batch is cropped to one of
+    the recipe's sizes, with that size's batch."""
+    import os.path as osp
+
+    from mmhybrid.apis import load_config
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = load_config(osp.join(root, 'configs/imagenet_harmovision_n.py'))
+    dl = cfg.train_dataloader.to_dict()
+    pipeline = dl['dataset']['dataset']['pipeline']
+    assert pipeline[0]['type'] == 'LoadImageFromFile'
+    dl['dataset']['dataset'] = _ToyImages(40, pipeline=pipeline[1:])
+    dl.update(batch_size=4, num_workers=0, persistent_workers=False)
+    loader = Runner.build_dataloader(dl, seed=0)
+    pairs = image_batch_pairs(256, 4, 160, 320, 5, 32)
+    assert loader.batch_sampler.pairs == pairs
+    shapes = set()
+    for batch in loader:
+        h, w = batch['inputs'][0].shape[1:]
+        assert (h, w, len(batch['inputs'])) in pairs
+        shapes.add((h, w))
+    assert len(shapes) > 1
