@@ -21,9 +21,10 @@ optim_wrapper = dict(
         eps=1e-8,
         betas=(0.9, 0.999)))
 
-# The two overlap during warm-up: the warm-up lr is multiplied by the
-# cosine's factor of the epoch (>= 0.9993 in the first 6 epochs); from
-# iteration 20000 on, lr is exactly CVNets' cosine of the epoch.
+# mmengine chains the two: during the warm-up (~5.4 epochs on one GPU) the
+# warm-up lr also gets the cosine's epoch factor (>= 0.9993), and after it
+# the lr stays within 0.003% of CVNets' cosine of the epoch
+# (tests/test_engine/test_harmovision_schedule.py).
 param_scheduler = [
     dict(
         type='LinearLR',
