@@ -166,7 +166,9 @@ class VariableBatchSampler(Sampler):
         self.base_size = _pair(base_size, 'base_size')
         self.pairs = image_batch_pairs(base_size, batch_size, min_size,
                                        max_size, num_scales, size_divisor)
-        self._seed = sync_random_seed() if seed is None else seed
+        if seed is None and not hasattr(sampler, 'seed'):
+            seed = sync_random_seed()  # the same on every rank
+        self._seed = seed
         self._epoch = 0
 
     @property

@@ -6,8 +6,8 @@
 #   GPU at the base 256 (config.yaml:12) and the batch scaled by area
 #   (655/455/256/202/163), mmhybrid.datasets.VariableBatchSampler; then
 #   RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3) to that size, bilinear,
-#   and a horizontal flip (config.yaml:18-23); images read and resized with
-#   PIL as CVNets does.
+#   and a horizontal flip (config.yaml:18-23); images read (EXIF orientation
+#   ignored) and resized with PIL as CVNets does.
 # - test: short edge 288, bilinear, centre crop 256 (config.yaml:24-30).
 # - input: RGB scaled to [0, 1], no mean/std (CVNets' ToTensor default).
 # Upstream trained on one GPU (README: single-GPU training); with N GPUs
@@ -17,7 +17,10 @@ _base_ = 'mmpretrain::_base_/datasets/imagenet_bs32.py'
 data_preprocessor = dict(mean=[0., 0., 0.], std=[255., 255., 255.])
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    dict(
+        type='LoadImageFromFile',
+        imdecode_backend='pillow',
+        color_type='color_ignore_orientation'),
     dict(
         type='VariableRandomResizedCrop',
         scale=256,
@@ -29,7 +32,10 @@ train_pipeline = [
 # transforms named with their scope: an mmpretrain inferencer builds this
 # pipeline in whatever default scope an mmdet/mmseg one left behind
 test_pipeline = [
-    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    dict(
+        type='LoadImageFromFile',
+        imdecode_backend='pillow',
+        color_type='color_ignore_orientation'),
     dict(
         type='mmpretrain.ResizeEdge',
         scale=288,
