@@ -5,7 +5,7 @@ and hooks in mmengine's RUNNERS and HOOKS (:mod:`mmhybrid.engine`), which
 only configs that name them use, and mmhybrid's data transforms in the
 frameworks' TRANSFORMS (:mod:`mmhybrid.datasets`). It changes nothing
 else."""
-from .. import datasets  # noqa: F401  (ResizeImageAndLabel)
+from .. import datasets  # noqa: F401  (samplers, transforms)
 from .. import engine  # noqa: F401  (HybridRunner, SafeCheckpointHook)
 from .backbones import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403

@@ -1,7 +1,9 @@
 # ImageNet classifier: HarmoVision backbone (layer5, stride 32) and the
 # upstream classifier (HarmoVisionClsHead: 1x1 conv -> min(4 x C5, 960) + BN +
-# SiLU, global average pool, dropout 0.1, Linear); loss with label smoothing
-# 0.1, no Mixup/CutMix (CVNets' MobileViT recipe). Defaults to HarmoVision-s;
+# SiLU, global average pool, dropout 0.1, Linear); cross-entropy with label
+# smoothing 0.1, no Mixup/CutMix (upstream HarmoVision-n/config.yaml:42-47,
+# :67). Drop path 0.1 on every block's attention branch (upstream
+# HarmoVision_block.py:393). Defaults to HarmoVision-s;
 # a top-level config sets `arch` and the head's `in_channels` (the layer5
 # width: n 112, t 160, s 256).
 custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
