@@ -20,7 +20,9 @@ custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 crop_size = (512, 512)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 sync_bn = 'torch'  # sync_batch_norm (config.yaml:103): backbone BN too
-data_preprocessor = dict(size=crop_size)
+# input RGB in [0, 1], no mean/std (CVNets' ToTensor default)
+data_preprocessor = dict(
+    size=crop_size, mean=[0., 0., 0.], std=[255., 255., 255.])
 model = dict(
     pretrained=None,
     data_preprocessor=data_preprocessor,

@@ -19,8 +19,8 @@ custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 input_size = 320
 data_preprocessor = dict(
     type='DetDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
+    mean=[0., 0., 0.],  # input RGB in [0, 1] (CVNets' ToTensor default)
+    std=[255., 255., 255.],
     bgr_to_rgb=True,
     pad_size_divisor=1)
 sync_bn = 'torch'  # sync_batch_norm (config.yaml:86)

@@ -16,8 +16,12 @@ custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 
 model = dict(
     pretrained=None,
-    # pad test images to a multiple of the coarsest backbone stride (32)
-    data_preprocessor=dict(test_cfg=dict(size_divisor=32)),
+    # HarmoVision's input is RGB in [0, 1], no mean/std, as its ImageNet
+    # recipe (CVNets' ToTensor); pad test images to a multiple of the
+    # coarsest backbone stride (32)
+    data_preprocessor=dict(
+        mean=[0., 0., 0.], std=[255., 255., 255.],
+        test_cfg=dict(size_divisor=32)),
     backbone=dict(
         _delete_=True,
         type='HarmoVision',

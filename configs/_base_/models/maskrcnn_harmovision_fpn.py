@@ -15,8 +15,10 @@ _base_ = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
 custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 
 model = dict(
-    # the coarsest backbone map has stride 32 (mmdet's default divisor)
-    data_preprocessor=dict(pad_size_divisor=32),
+    # HarmoVision's input is RGB in [0, 1], no mean/std, as its ImageNet
+    # recipe (CVNets' ToTensor); the coarsest backbone map has stride 32
+    data_preprocessor=dict(
+        mean=[0., 0., 0.], std=[255., 255., 255.], pad_size_divisor=32),
     backbone=dict(
         _delete_=True,
         type='HarmoVision',
