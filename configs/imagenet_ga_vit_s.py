@@ -8,8 +8,8 @@
 # ConvNeXt branch blocks) at the ViT's width 384, with gram_dim 128,
 # embedding groups 16 and an 8-group class-attention MLP (8 heads x 12
 # channels), which brings the model to the paper's size. Recipe: the GA-CSWin
-# one (LAMB lr 2e-3, BCE, smoothing 0.1, decorr -0.8); drop path 0.1 (DeiT-S;
-# the paper gives none).
+# command's (LAMB lr 2e-3, BCE, smoothing 0.1, decorr -0.8) with a 0.875 test
+# crop; drop path 0.1 (DeiT-S; the paper gives none).
 _base_ = [
     '_base_/models/ga_convnext_cls.py', '_base_/datasets/imagenet_ga_cswin.py',
     '_base_/schedules/imagenet_bs1024_lamb_300e.py',

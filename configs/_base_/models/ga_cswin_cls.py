@@ -5,8 +5,11 @@
 # logits at inference.
 # Training: BCE with label smoothing 0.1 on every branch (averaged over batch
 # x classes, as upstream's timm loss) + decorr_weight (-0.8) x the KL
-# decorrelation term; Mixup 0.2 and CutMix 1.0. Defaults to GA-CSWin-T; a
-# top-level config sets `arch` and `drop_path_rate`.
+# decorrelation term; Mixup 0.2 and CutMix 1.0. Stochastic depth as upstream
+# (GA/ga_cswin.py:486, 538, 571, 585): rising linearly over the backbone's
+# blocks to `drop_path_rate`, the full rate on the stage-5 block and on the
+# five Gram-branch blocks, none on the class-attention blocks. Defaults to
+# GA-CSWin-T; a top-level config sets `arch` and both drop-path rates.
 custom_imports = dict(imports=['mmhybrid.models'], allow_failed_imports=False)
 
 model = dict(
@@ -14,6 +17,7 @@ model = dict(
     backbone=dict(
         type='CSWin',
         arch='t',
+        stem='7x7',
         drop_path_rate=0.2,
         out_indices=(0, 1, 2, 3),
         out_norm=False,
@@ -24,6 +28,8 @@ model = dict(
         in_channels=(64, 128, 256, 512),
         num_taps=4,
         tap_stage=2,
+        drop_path_rate=0.2,  # stage 5 and the Gram branches: dpr[-1]
+        ga_drop_path_rate=0.,  # class attention
         decorr_weight=-0.8,
         loss=dict(
             type='LabelSmoothLoss',

@@ -203,17 +203,18 @@ def build_stem(stem, in_channels, embed_dim):
 
     '7x7': CSWin's 7x7 stride-4 conv (with bias); keys ``0`` (conv) and
     ``2`` (LayerNorm) as in the official checkpoints.
-    'deep': the 3-conv stem of the GA paper's CSWin (3x3 s2 conv, LN, GELU,
-    3x3 s1 conv, LN, GELU, 3x3 s2 conv, LN; convs without bias,
-    ``embed_dim // 2`` inner channels). An arch variant of the stem, not
-    weight-compatible with the official checkpoints.
+    'deep': the 3-conv stem GA-CSWin's class defaults to (GA/ga_cswin.py
+    of Lab-LVM/imagenet-models, lines 462-477: 3x3 s2 conv, LN, GELU, 3x3 s1
+    conv, LN, GELU, 3x3 s2 conv, LN; convs without bias, ``embed_dim``
+    inner channels, as upstream's ``embed_dim=64``). An arch variant of the
+    stem, not weight-compatible with the official CSWin checkpoints.
     """
     if stem == '7x7':
         return nn.Sequential(
             nn.Conv2d(in_channels, embed_dim, 7, 4, 2), ChannelsLast(),
             nn.LayerNorm(embed_dim))
     if stem == 'deep':
-        mid = embed_dim // 2
+        mid = embed_dim
         # mmpretrain's LayerNorm2d: nn.LayerNorm (eps 1e-5) over channels
         return nn.Sequential(
             nn.Conv2d(in_channels, mid, 3, 2, 1, bias=False),

@@ -233,6 +233,11 @@ def test_deep_stem():
     convs = [m for m in model.stage1_conv_embed if isinstance(m, nn.Conv2d)]
     assert len(convs) == 3 and all(c.bias is None for c in convs)
     assert [c.stride for c in convs] == [(2, 2), (1, 1), (2, 2)]
+    # upstream's inner width is its embed_dim, the stage-1 width
+    # (GA/ga_cswin.py:463-474)
+    dim = model.embed_dims[0]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [
+        (3, dim), (dim, dim), (dim, dim)]
     outs = model(torch.randn(1, 3, 250, 330))
     assert [o.shape[2:] for o in outs][0] == (63, 83)
     with pytest.raises(ValueError, match='7x7'):

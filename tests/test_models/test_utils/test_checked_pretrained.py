@@ -70,6 +70,38 @@ def test_ham_override_loads_torchvision_weights(tmp_path):
             assert torch.equal(own[k], v), k
 
 
+def _frozen(backbone):
+    """Parameters that do not train and BatchNorms left in eval mode by
+    ``train()``."""
+    backbone.train()
+    fixed = [n for n, p in backbone.named_parameters() if not p.requires_grad]
+    bn_eval = [n for n, m in backbone.named_modules()
+               if isinstance(m, torch.nn.BatchNorm2d) and not m.training]
+    return fixed, bn_eval
+
+
+def test_ham_default_trains_the_whole_random_backbone():
+    """Random by default, so nothing is frozen at its initialisation: every
+    parameter trains and every BatchNorm updates its statistics."""
+    backbone = _backbone(HAM, None)
+    fixed, bn_eval = _frozen(backbone)
+    assert not fixed and not bn_eval, (fixed[:3], bn_eval[:3])
+
+
+def test_ham_override_freezes_as_mmdet_for_pretrained_weights(tmp_path):
+    """The documented override (torchvision weights) restores mmdet's frozen
+    stem + stage 1 and frozen BatchNorm statistics."""
+    options = _documented_override(HAM, tmp_path / 'resnet50.pth')
+    assert options['model.backbone.frozen_stages'] == 1
+    assert options['model.backbone.norm_eval'] is True
+    backbone = _backbone(HAM, options)
+    fixed, bn_eval = _frozen(backbone)
+    assert fixed and all(n.startswith(('conv1', 'bn1', 'layer1.'))
+                         for n in fixed), fixed
+    assert len(bn_eval) == sum(
+        isinstance(m, torch.nn.BatchNorm2d) for m in backbone.modules())
+
+
 def test_ham_override_refuses_a_checkpoint_that_does_not_fit(tmp_path):
     ckpt = tmp_path / 'detector.pth'
     sd = _torchvision_resnet50(tmp_path / 'r50.pth')
