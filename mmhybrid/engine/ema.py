@@ -101,6 +101,11 @@ class EMAPolicyHook(EMAHook):
         add its metrics to ``metrics`` and to the message hub (the runtime
         info hook, which runs first, has already logged the loop's own)."""
         other = self.evaluate[1]
+        if getattr(self, '_ema_is_copy', False):
+            print_log(f'{mode}: the checkpoint has no EMA weights; the '
+                      f'{other}/ evaluation would repeat the same weights '
+                      'and is skipped', 'current', logging.WARNING)
+            return
         if other == 'ema':
             self._swap_ema_parameters()
         try:
@@ -159,7 +164,10 @@ class EMAPolicyHook(EMAHook):
                 checkpoint.setdefault('meta', {})[_META_KEY] = 'raw'
             self.ema_model.load_state_dict(
                 checkpoint['ema_state_dict'], strict=self.strict_load)
+            self._ema_is_copy = False
             return
+        # evaluating a checkpoint without EMA: the EMA is the same weights
+        self._ema_is_copy = not training and not runner._resume
         if runner._resume:
             print_log(
                 'There is no `ema_state_dict` in checkpoint. `EMAPolicyHook` '
