@@ -177,4 +177,5 @@ class EMAPolicyHook(EMAHook):
                         copy.deepcopy(checkpoint['state_dict']),
                         strict=self.strict_load)
 
+
 register_in(HOOKS, EMAPolicyHook)
