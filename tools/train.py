@@ -31,8 +31,10 @@ def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher, args.allow_partial_load)
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    if args.amp:  # keeps a wrapper's policy (AGC -> its AMP variant)
+        from mmhybrid.engine import amp_wrapper_type
+        cfg.optim_wrapper.type = amp_wrapper_type(
+            cfg.optim_wrapper.get('type'))
         cfg.optim_wrapper.loss_scale = 'dynamic'
     if args.auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):

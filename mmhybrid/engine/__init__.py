@@ -1,5 +1,7 @@
+from .ema import EMAPolicyHook
 from .hooks import (InferenceFormHook, SafeCheckpointHook, inference_form,
                     replace_atomically)
+from .optim import AGCAmpOptimWrapper, AGCOptimWrapper, amp_wrapper_type
 from .runner import HybridRunner, find_resumable_checkpoint
 from .safe_load import (TRUST_ENV, NotACheckpointError,
                         UntrustedCheckpointError, safe_load, safe_load_url,
@@ -8,4 +10,6 @@ from .safe_load import (TRUST_ENV, NotACheckpointError,
 __all__ = ['safe_load', 'safe_load_url', 'trust_checkpoints',
            'UntrustedCheckpointError', 'NotACheckpointError', 'TRUST_ENV',
            'InferenceFormHook', 'inference_form', 'SafeCheckpointHook',
-           'replace_atomically', 'HybridRunner', 'find_resumable_checkpoint']
+           'replace_atomically', 'HybridRunner', 'find_resumable_checkpoint',
+           'AGCOptimWrapper', 'AGCAmpOptimWrapper', 'amp_wrapper_type',
+           'EMAPolicyHook']

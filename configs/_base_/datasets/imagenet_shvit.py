@@ -22,7 +22,7 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=256,
     persistent_workers=True,
-    sampler=dict(type='RepeatAugSampler', shuffle=True))
+    sampler=dict(type='RepeatAugSampler', num_repeats=3, shuffle=True))
 val_dataloader = dict(
     batch_size=256,
     persistent_workers=True,
