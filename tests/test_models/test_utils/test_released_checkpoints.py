@@ -125,12 +125,11 @@ def test_finest_level_uses_the_files_extra_fpn_convs_0(detector):
 
 
 def test_maskrcnn_evaluates_like_upstream_with_pad_size_divisor_32():
-    """``--cfg-options model.data_preprocessor.pad_size_divisor=32`` (the
-    mmdet 2.25 test pipeline's Pad) runs on an image whose padded size is a
-    multiple of 32 but not of 64 (the stride-64 map then rounds up)."""
-    model = build_model(
-        'configs/maskrcnn_shvit_s4_coco.py',
-        cfg_options={'model.data_preprocessor.pad_size_divisor': 32})
+    """The config pads to 32 as the mmdet 2.25 pipeline's Pad did, and runs
+    on an image whose padded size is a multiple of 32 but not of 64 (the
+    stride-64 map then rounds up)."""
+    model = build_model('configs/maskrcnn_shvit_s4_coco.py')
+    assert model.data_preprocessor.pad_size_divisor == 32
     h, w = 280, 410  # padded to 288 x 416
     meta = dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1., 1.))
     data = dict(inputs=[torch.randint(0, 256, (3, h, w), dtype=torch.uint8)],
