@@ -1,4 +1,5 @@
 # GA-CSWin-S ImageNet-1k 224 px, 300 epochs: upstream top-1 84.7 (54.3M, 8.7G)
+# stem: CSWin's 7x7, as imagenet_ga_cswin_t.py (upstream's is unpinned)
 _base_ = './imagenet_ga_cswin_t.py'
 published_top1 = 84.7  # read by benchmark tools
 
