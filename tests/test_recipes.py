@@ -147,7 +147,11 @@ def test_recipe_item(config, item):
         where, path = _config(config), item['Config']
     else:
         where, path = _model(config), item['Model']
-    got = resolve(where, path)
+    try:
+        got = resolve(where, path)
+    except (KeyError, IndexError, TypeError) as e:
+        pytest.fail(f"{config}: {item['Item']}: {path} is not there ({e}); "
+                    f"upstream {item['Equals']!r} ({item['Source']})")
     assert same(got, item['Equals']), (
         f"{config}: {item['Item']} is {got!r}, upstream "
         f"{item['Equals']!r} ({item['Source']})")
