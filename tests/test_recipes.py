@@ -29,26 +29,17 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from mmhybrid.apis import build_model, load_config
+from mmhybrid.engine.model_index import _metafiles
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STATUS = re.compile(r'^(faithful|differs: .+)$')
 SOURCE = re.compile(r'\S+:\d+(-\d+)?')
 
 
-def _metafile_models():
-    with open(osp.join(ROOT, 'model-index.yml'), encoding='utf-8') as f:
-        imports = yaml.safe_load(f)['Import']
-    for metafile in imports:
-        with open(osp.join(ROOT, metafile), encoding='utf-8') as f:
-            for model in yaml.safe_load(f).get('Models', []):
-                yield metafile, model
-
-
-MODELS = list(_metafile_models())
-CARDS = [(m['Name'], m['Config'], m['Recipe']) for _, m in MODELS
+MODELS = [m for meta in _metafiles() for m in meta.get('Models') or []]
+CARDS = [(m['Name'], m['Config'], m['Recipe']) for m in MODELS
          if 'Recipe' in m]
 ITEMS = [pytest.param(config, item, id=f"{name}: {item['Item']}")
          for name, config, card in CARDS for item in card['Items']]
@@ -125,7 +116,7 @@ def _model(path):
 def test_every_quoted_number_has_a_card():
     """A config that quotes an upstream result carries a card with its
     status, upstream repository and at least one item."""
-    missing = [m['Name'] for _, m in MODELS
+    missing = [m['Name'] for m in MODELS
                if m.get('Results') and 'Recipe' not in m]
     assert not missing, f'results without a recipe card: {missing}'
     for name, config, card in CARDS:

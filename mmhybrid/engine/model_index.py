@@ -72,25 +72,37 @@ def is_classifier(model):
         return False
 
 
+def _metafiles():
+    """The raw metafiles the index imports, as dicts, in index order (the
+    model-index.yml folder is the root of their ``Config`` paths); [] when
+    no index is installed."""
+    import yaml
+    path = model_index_path()
+    if path is None:
+        return []
+    with open(path, encoding='utf-8') as f:
+        imports = yaml.safe_load(f)['Import']
+    metas = []
+    for rel in imports:
+        with open(osp.join(osp.dirname(path), rel), encoding='utf-8') as f:
+            metas.append(yaml.safe_load(f))
+    return metas
+
+
 def _classifier_index(folder):
     """Write the classifier entries of the index, without Weights, as one
     metafile in ``folder``; return its path."""
     import yaml
-    path = model_index_path()
-    with open(path, encoding='utf-8') as f:
-        imports = yaml.safe_load(f)['Import']
+    root = osp.dirname(model_index_path())
     keep = {m.name for m in load_index() if is_classifier(m)}
     collections, models = [], []
-    for rel in imports:
-        with open(osp.join(osp.dirname(path), rel), encoding='utf-8') as f:
-            meta = yaml.safe_load(f)
+    for meta in _metafiles():
         collections += meta.get('Collections') or []
         for model in meta.get('Models') or []:
             if model['Name'] in keep:
                 model = {k: v for k, v in model.items()
                          if k not in ('Weights', 'Recipe')}
-                model['Config'] = osp.join(osp.dirname(path),
-                                           model['Config'])
+                model['Config'] = osp.join(root, model['Config'])
                 models.append(model)
     out = osp.join(folder, 'mmhybrid-classifiers.yml')
     with open(out, 'w', encoding='utf-8') as f:
@@ -130,18 +142,7 @@ def recipe_cards():
     ``faithful`` or ``differs: ...``, and each recipe item with the
     upstream file:line it comes from (tests/test_recipes.py checks every
     item against the config)."""
-    import yaml
-    path = model_index_path()
-    if path is None:
-        return []
-    with open(path, encoding='utf-8') as f:
-        imports = yaml.safe_load(f)['Import']
-    cards = []
-    for rel in imports:
-        with open(osp.join(osp.dirname(path), rel), encoding='utf-8') as f:
-            meta = yaml.safe_load(f)
-        for model in meta.get('Models') or []:
-            if 'Recipe' in model:
-                cards.append((model['Name'], model['Config'],
-                              model.get('Results') or [], model['Recipe']))
-    return cards
+    return [(model['Name'], model['Config'], model.get('Results') or [],
+             model['Recipe'])
+            for meta in _metafiles() for model in meta.get('Models') or []
+            if 'Recipe' in model]
