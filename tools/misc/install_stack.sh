@@ -43,11 +43,15 @@ fi
 $PIP -q 'mmdet==3.3.0' 'mmsegmentation==1.2.2' 'mmpretrain==1.2.0' \
     pycocotools ftfy regex matplotlib pytest \
     'timm>=1.0.16' onnx onnxruntime 'coremltools>=9.0' grad-cam
+# mmdeploy 1.3.1 (whole-model ONNX export, mmhybrid.deploy) without its pins
+# (protobuf<=3.20.2 would break onnx/onnxruntime/coremltools here): its
+# Python side runs with today's onnx and protobuf, and needs only these.
+$PIP -q --no-deps 'mmdeploy==1.3.1' aenum multiprocess prettytable terminaltables six
 $PIP -q --no-deps --no-build-isolation -e .
 
 # 5. verify.
 $PY - <<'PYEOF'
-import mmcv, mmcv.ops, mmdet, mmengine, mmpretrain, mmseg, torch
+import mmcv, mmcv.ops, mmdeploy, mmdet, mmengine, mmpretrain, mmseg, torch
 import mmhybrid.models
 print(f'[install] ok: torch {torch.__version__}, mmengine {mmengine.__version__}, '
       f'mmcv {mmcv.__version__} (ops), mmdet {mmdet.__version__}, '
