@@ -29,3 +29,8 @@ __all__ += [
     'save_atomic'
 ]
 __all__ += ['apply_eval_protocol']
+from .convert import (checkpoint_families, convert_checkpoint,  # noqa: E402
+                      convert_classifier_state_dict)
+
+__all__ += ['checkpoint_families', 'convert_checkpoint',
+            'convert_classifier_state_dict']
