@@ -7,7 +7,7 @@
 #
 # ImageNet weights are not bundled, so `init_cfg=None`. To start from a
 # GA-ConvNeXt-T classifier converted by
-# tools/model_converters/ga_convnext_to_mmhybrid.py (its ConvNeXt sits under
+# tools/model_converters/convert.py (its ConvNeXt sits under
 # `backbone.backbone.`; the output norms start fresh), append
 #   --cfg-options model.backbone.init_cfg._delete_=True \
 #       model.backbone.init_cfg.type=CheckedPretrained \

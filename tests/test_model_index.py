@@ -17,9 +17,10 @@ import mmhybrid
 from mmhybrid.apis import build_model, get_model
 from mmhybrid.engine.model_index import model_index_path
 from mmhybrid.engine.safe_load import UntrustedCheckpointError
+from mmhybrid.models.backbones.shvit import shvit_to_mmpretrain
+from mmhybrid.models.heads.ga_head import ga_cswin_to_mmpretrain
 from mmhybrid.models.utils import (CheckpointMismatchError,
-                                   ga_cswin_to_mmpretrain,
-                                   load_model_checkpoint, shvit_to_mmpretrain)
+                                   load_model_checkpoint)
 from reference import deterministic_state_dict, manifest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

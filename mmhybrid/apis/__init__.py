@@ -29,3 +29,15 @@ __all__ += [
     'save_atomic'
 ]
 __all__ += ['apply_eval_protocol']
+from .convert import (checkpoint_families, convert_checkpoint,  # noqa: E402
+                      convert_classifier_state_dict)
+
+__all__ += ['checkpoint_families', 'convert_checkpoint',
+            'convert_classifier_state_dict']
+from .backbone_args import add_backbone_args, registered_backbones  # noqa: E402,E501
+
+__all__ += ['add_backbone_args', 'registered_backbones']
+from .robustness import (eval_robustness, parse_eps,  # noqa: E402
+                         robustness_table)
+
+__all__ += ['eval_robustness', 'parse_eps', 'robustness_table']

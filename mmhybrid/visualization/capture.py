@@ -5,9 +5,11 @@ its layout, so nothing is recomputed here and no model needs to be known.
 
 Every record is a dict ``name`` (path of the attention module that owns the
 ``AttentionMap``), ``type`` (the map's label: ``'shsa'``, ``'cswin'``,
-``'lwmhsa'``, ``'dsa'``, ``'dca'``, ``'ham'``, or a new family's own),
-``hw`` (the map's H, W; None for channel weights) and ``maps``: CPU tensors
-with a leading batch axis, by layout ``kind``:
+``'lwmhsa'``, ``'dsa'``, ``'dca'``, ``'ham'``, or a new family's own; a name
+only), ``kind`` (the layout the module passed), ``hw`` (the map's H, W; None
+for channel weights) and ``maps``: CPU tensors with a leading batch axis, by
+layout ``kind`` (what :mod:`mmhybrid.visualization.draw` draws, reading the
+layout only):
 
 * ``'tokens'`` and ``'windows'`` (attention): ``mean`` (B, H, W) - attention
   each position receives, averaged over queries (and heads); ``query``
@@ -113,7 +115,7 @@ class AttentionCapture:
             with torch.no_grad():
                 maps, hw = _record_maps(output, kwargs, self.query)
             self.records.append(
-                dict(name=name, type=label,
+                dict(name=name, type=label, kind=kwargs.get('kind'),
                      hw=tuple(hw) if hw is not None else None,
                      maps={k: v.detach().float().cpu()
                            for k, v in maps.items()}))

@@ -66,7 +66,7 @@ def test_converter_force_keeps_the_old_output_on_failure(tmp_path):
         'runpy.run_path(sys.argv[0], run_name="__main__")\n')
     r = subprocess.run(
         [sys.executable, '-c', script,
-         osp.join(ROOT, 'tools/model_converters/shvit_to_mmhybrid.py'),
+         osp.join(ROOT, 'tools/model_converters/convert.py'),
          str(src), str(dst), '--force'],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and 'No space left' in r.stderr, r.stderr

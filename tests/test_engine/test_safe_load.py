@@ -155,12 +155,11 @@ def _tool(*args):
                           capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize('converter', ['shvit_to_mmhybrid.py',
-                                       'ga_cswin_to_mmhybrid.py'])
-def test_converters(evil, tmp_path, converter):
+@pytest.mark.parametrize('family', ['auto', 'shvit', 'ga-cswin'])
+def test_converters(evil, tmp_path, family):
     path, marker = evil
-    r = _tool(f'tools/model_converters/{converter}', path,
-              str(tmp_path / 'out.pth'))
+    r = _tool('tools/model_converters/convert.py', path,
+              str(tmp_path / 'out.pth'), '--family', family)
     assert r.returncode != 0
     _refused(r.stderr, marker)
     assert not (tmp_path / 'out.pth').exists()
@@ -240,13 +239,13 @@ def test_trust_flag_covers_only_the_command(tmp_path, monkeypatch):
     path = _malicious(tmp_path / 'legacy.pth', trusted_marker,
                       state_dict=SHViT(arch='s1').state_dict())
     converter = runpy.run_path(
-        osp.join(ROOT, 'tools/model_converters/shvit_to_mmhybrid.py'))
+        osp.join(ROOT, 'tools/model_converters/convert.py'))
     monkeypatch.setattr(sys, 'argv', [
-        'shvit_to_mmhybrid.py', path, str(tmp_path / 'out.pth'),
+        'convert.py', path, str(tmp_path / 'out.pth'),
         '--trust-checkpoint'])
     with pytest.warns(UserWarning, match='Fully unpickling'):
         assert converter['run_cli'](converter['main'],
-                                    'shvit_to_mmhybrid.py') == 0
+                                    'convert.py') == 0
     assert (tmp_path / 'out.pth').exists()
     assert trusted_marker.exists()  # the tool did unpickle it fully
     assert TRUST_ENV not in os.environ
@@ -293,7 +292,7 @@ def test_not_a_checkpoint(tmp_path, content):
     with pytest.raises(NotACheckpointError,
                        match=r"model\.pth' is not a PyTorch checkpoint"):
         safe_load(path)
-    r = _tool('tools/model_converters/shvit_to_mmhybrid.py', str(path),
+    r = _tool('tools/model_converters/convert.py', str(path),
               str(tmp_path / 'out.pth'))
     assert r.returncode == 1
     assert 'is not a PyTorch checkpoint' in r.stderr

@@ -1,29 +1,26 @@
-"""tools/model_converters/ga_cswin_to_mmhybrid.py: an upstream GA-CSWin
-classifier checkpoint becomes an MMPretrain classifier whose five branch
-logits equal the upstream model's."""
-import os
+"""The GA family's GA-CSWin classifier converter (its model file,
+mmhybrid/models/heads/ga_head.py, through
+:func:`mmhybrid.apis.convert_checkpoint`, the library of
+tools/model_converters/convert.py): an upstream GA-CSWin classifier
+checkpoint becomes an MMPretrain classifier whose five branch logits equal
+the upstream model's."""
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
+import pytest
 import torch
 
 from reference import (assert_close_to_ref, deterministic_state_dict,
                        manifest, reference_input, reference_outputs)
 
+from mmhybrid.apis import convert_checkpoint
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(ROOT, 'tools', 'model_converters', 'ga_cswin_to_mmhybrid.py')
 CONFIG = osp.join(ROOT, 'configs', 'imagenet_ga_cswin_t.py')
 
 
-def _convert(src, dst, *extra):
-    # the tool imports this tree's mmhybrid, whatever copy is installed
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [ROOT] + [p for p in os.environ.get('PYTHONPATH', '').split(
-            os.pathsep) if p]))
-    return subprocess.run([sys.executable, TOOL, str(src), str(dst), *extra],
-                          capture_output=True, text=True, cwd=ROOT, env=env)
+def _convert(src, dst, family='auto', force=False):
+    return convert_checkpoint(str(src), str(dst), family, force=force)
 
 
 def test_converted_classifier_branch_logits_equal_upstream(tmp_path):
@@ -33,7 +30,7 @@ def test_converted_classifier_branch_logits_equal_upstream(tmp_path):
         manifest('ga_cswin_t'))}, src)
     dst = tmp_path / 'dst.pth'
     result = _convert(src, dst)
-    assert result.returncode == 0, result.stderr
+    assert (result['family'], result['layout']) == ('GA-CSWin', 'upstream')
     model = init_model(CONFIG, str(dst), device='cpu')
     # init_model loads non-strictly: prove every key came from the file
     converted = torch.load(dst, map_location='cpu')['state_dict']
@@ -66,7 +63,7 @@ def test_converted_checkpoint_serves_the_dense_backbone(tmp_path):
     src = tmp_path / 'ga.pth'
     torch.save({'model': state_dict}, src)
     dst = tmp_path / 'dst.pth'
-    assert _convert(src, dst).returncode == 0
+    _convert(src, dst)
     for path in (src, dst):
         backbone = CSWin('t', init_cfg=dict(type='Pretrained',
                                             checkpoint=str(path)))
@@ -82,26 +79,32 @@ def test_converter_refuses_to_overwrite_and_bad_input(tmp_path):
                src)
     dst = tmp_path / 'dst.pth'
     dst.write_bytes(b'precious')
-    result = _convert(src, dst)
-    assert result.returncode != 0 and '--force' in result.stderr
+    with pytest.raises(FileExistsError, match='--force'):
+        _convert(src, dst)
     assert dst.read_bytes() == b'precious'
-    result = _convert(src, dst, '--force')
-    assert result.returncode == 0, result.stderr
+    _convert(src, dst, force=True)
     assert 'head.gram_embedding.0.0.weight' in torch.load(
         dst, map_location='cpu')['state_dict']
 
-    result = _convert(tmp_path / 'missing.pth', tmp_path / 'x.pth')
-    assert result.returncode != 0 and 'missing.pth' in result.stderr
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        _convert(tmp_path / 'missing.pth', tmp_path / 'x.pth')
     assert not (tmp_path / 'x.pth').exists()
 
     # a plain CSWin ImageNet classifier is not a GA checkpoint
     torch.save({'state_dict_ema': {
         k: torch.from_numpy(np.zeros(s, dtype=np.float32))
         for k, s in manifest('cswin_t_imagenet').items()}}, src)
-    result = _convert(src, tmp_path / 'y.pth')
-    assert result.returncode != 0 and 'GA-CSWin' in result.stderr
+    with pytest.raises(ValueError, match='GA-CSWin: gram_embedding'):
+        _convert(src, tmp_path / 'y.pth', family='ga-cswin')
     assert not (tmp_path / 'y.pth').exists()
+    # GA head weights without the CSWin backbone
+    head_only = {k: v for k, v in deterministic_state_dict(
+        manifest('ga_cswin_t')).items() if k.startswith('gram_')}
+    torch.save(head_only, src)
+    with pytest.raises(ValueError, match='stage1_conv_embed'):
+        _convert(src, tmp_path / 'y.pth', family='ga-cswin')
 
     torch.save({'model': {'foo.weight': torch.zeros(2)}}, src)
-    result = _convert(src, tmp_path / 'z.pth')
-    assert result.returncode != 0 and 'GA-CSWin' in result.stderr
+    with pytest.raises(ValueError, match='any known family.*GA-CSWin'):
+        _convert(src, tmp_path / 'z.pth')
+    assert not (tmp_path / 'z.pth').exists()

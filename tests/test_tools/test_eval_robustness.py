@@ -1,10 +1,12 @@
-"""tools/analysis_tools/eval_robustness.py on the toy classification set."""
-import importlib.util
+"""FGSM / PGD robustness (:mod:`mmhybrid.apis.robustness`, the library of
+tools/analysis_tools/eval_robustness.py) on the toy classification set."""
 import json
 import os.path as osp
 
 import pytest
 import torch
+
+from mmhybrid.apis import robustness
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
@@ -30,21 +32,13 @@ test_dataloader = dict(
 """
 
 
-def _load_tool():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'eval_robustness.py')
-    spec = importlib.util.spec_from_file_location('eval_robustness', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def _eval(config, checkpoint, **kwargs):
+    return robustness.eval_robustness(config, checkpoint, progress=False,
+                                      **kwargs)
 
 
 @pytest.fixture(scope='module')
-def tool():
-    return _load_tool()
-
-
-@pytest.fixture(scope='module')
-def setup(tool, tmp_path_factory):
+def setup(tmp_path_factory):
     """Toy set (3 classes x 4 val images at 64 px), SHViT-s1 classifier
     fitted for a few steps on those images so that clean top-1 > 0."""
     from mmengine.config import Config
@@ -61,9 +55,9 @@ def setup(tool, tmp_path_factory):
     torch.manual_seed(0)
     model = build_model(cfg)
     model.init_weights()
-    pm = tool.pixel_model(model)
+    pm = robustness.pixel_model(model)
     xs, ys = [], []
-    for data in tool.build_test_loader(cfg):
+    for data in robustness.build_test_loader(cfg):
         xs.append(torch.stack(data['inputs']).float())
         ys.append(torch.as_tensor([int(d.gt_label[0])
                                    for d in data['data_samples']]))
@@ -80,12 +74,11 @@ def setup(tool, tmp_path_factory):
     return cfg_path, ckpt, tmp
 
 
-def test_fgsm_pgd_consistency(tool, setup):
+def test_fgsm_pgd_consistency(setup):
     cfg_path, ckpt, tmp = setup
     out = tmp / 'out'
-    res = tool.main([cfg_path, ckpt, '--eps', '0', '2/255', '8/255',
-                     '--attack', 'fgsm', 'pgd', '--pgd-steps', '3',
-                     '--out-dir', str(out)])
+    res = _eval(cfg_path, ckpt, eps=[0, 2 / 255, 8 / 255],
+                attacks=['fgsm', 'pgd'], pgd_steps=3, out_dir=str(out))
     assert res['num_images'] == 12
     clean = res['clean_top1']
     assert clean > 0
@@ -104,17 +97,40 @@ def test_fgsm_pgd_consistency(tool, setup):
         pytest.approx([0, 2, 8])
 
 
-def test_max_images_and_eps_parsing(tool, setup):
+def test_max_images_and_eps_parsing(setup):
     cfg_path, ckpt, tmp = setup
-    res = tool.main([cfg_path, ckpt, '--eps', '0', '1/255', '--attack',
-                     'fgsm', '--max-images', '5', '--out-dir',
-                     str(tmp / 'out2'), '--no-attention-figure'])
+    eps = [robustness.parse_eps(e) for e in ('0', '1/255')]
+    res = _eval(cfg_path, ckpt, eps=eps, attacks=['fgsm'], max_images=5,
+                out_dir=str(tmp / 'out2'), attention_figure=False)
     assert res['num_images'] == 5
     assert res['attacks']['fgsm'][1]['eps'] == pytest.approx(1 / 255)
     assert not osp.exists(tmp / 'out2' / 'attention_disruption.png')
 
 
-def test_missing_checkpoint_named(tool, setup, tmp_path):
+def test_missing_checkpoint_named(setup, tmp_path):
     cfg_path, _, _ = setup
     with pytest.raises(FileNotFoundError, match='absent.pth'):
-        tool.main([cfg_path, str(tmp_path / 'absent.pth')])
+        _eval(cfg_path, str(tmp_path / 'absent.pth'))
+    with pytest.raises(ValueError, match="bad epsilon '2/0'"):
+        robustness.parse_eps('2/0')
+
+
+def test_attention_heatmaps_choose_by_layout():
+    """Attention over positions first, whatever the labels; else spatial
+    maps; channel weights never."""
+    from mmhybrid.visualization import attention_heatmaps
+
+    def rec(name, kind, maps):
+        return dict(name=name, type='anything', kind=kind, hw=None,
+                    maps=maps)
+
+    sp = rec('a', 'spatial', dict(spatial=torch.rand(1, 3, 3)))
+    ch = rec('b', 'channel', dict(channel=torch.rand(1, 4)))
+    tk = rec('c', 'tokens', dict(mean=torch.rand(1, 2, 2),
+                                 query=torch.rand(1, 2, 2)))
+    nm = rec('d', 'named', dict(w=torch.rand(1, 4), s=torch.rand(1, 2, 2)))
+    assert [n for n, _ in attention_heatmaps([sp, ch, tk, nm])] == ['c']
+    got = attention_heatmaps([sp, ch, nm])
+    assert [n for n, _ in got] == ['a', 'd']
+    assert got[1][1].shape == (2, 2)
+    assert attention_heatmaps([ch]) == []

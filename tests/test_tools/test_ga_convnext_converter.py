@@ -1,31 +1,27 @@
-"""tools/model_converters/ga_convnext_to_mmhybrid.py: an official GA-ConvNeXt
+"""The GA family's GA-ConvNeXt classifier converter (in
+mmhybrid/models/heads/ga_head.py, through
+:func:`mmhybrid.apis.convert_checkpoint`, the library of
+tools/model_converters/convert.py): an official GA-ConvNeXt
 classifier checkpoint becomes an MMPretrain classifier (MMPretrain's ConvNeXt
 in ``BlockTaps`` + ``GAHead``) whose five branch logits equal the official
 model's; unlike the official code (fixed 14x14 pooling) it runs at any
 size."""
-import os
 import os.path as osp
-import subprocess
-import sys
 
+import pytest
 import torch
 
 from reference import (assert_close_to_ref, deterministic_state_dict,
                        manifest, reference_input, reference_outputs)
 
+from mmhybrid.apis import convert_checkpoint
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(ROOT, 'tools', 'model_converters',
-                'ga_convnext_to_mmhybrid.py')
 CONFIG = osp.join(ROOT, 'configs', 'imagenet_ga_convnext_t.py')
 
 
-def _convert(src, dst, *extra):
-    # the tool imports this tree's mmhybrid, whatever copy is installed
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [ROOT] + [p for p in os.environ.get('PYTHONPATH', '').split(
-            os.pathsep) if p]))
-    return subprocess.run([sys.executable, TOOL, str(src), str(dst), *extra],
-                          capture_output=True, text=True, cwd=ROOT, env=env)
+def _convert(src, dst, family='auto', force=False):
+    return convert_checkpoint(str(src), str(dst), family, force=force)
 
 
 def _official_params():
@@ -43,7 +39,8 @@ def test_converted_classifier_equals_official_and_runs_at_any_size(tmp_path):
         manifest('ga_convnext_t'))}, src)
     dst = tmp_path / 'dst.pth'
     result = _convert(src, dst)
-    assert result.returncode == 0, result.stderr
+    assert (result['family'], result['layout']) == ('GA-ConvNeXt',
+                                                    'upstream')
     model = init_model(CONFIG, str(dst), device='cpu')
     # init_model loads non-strictly: prove every key came from the file
     converted = torch.load(dst, map_location='cpu')['state_dict']
@@ -136,11 +133,10 @@ def test_converter_refuses_to_overwrite_and_bad_input(tmp_path):
     torch.save(state_dict, src)  # bare state dict
     dst = tmp_path / 'dst.pth'
     dst.write_bytes(b'precious')
-    result = _convert(src, dst)
-    assert result.returncode != 0 and '--force' in result.stderr
+    with pytest.raises(FileExistsError, match='--force'):
+        _convert(src, dst)
     assert dst.read_bytes() == b'precious'
-    result = _convert(src, dst, '--force')
-    assert result.returncode == 0, result.stderr
+    _convert(src, dst, force=True)
     out = torch.load(dst, map_location='cpu')['state_dict']
     assert torch.equal(out['head.stage5.se.conv1.conv.weight'],
                        state_dict['stages.4.se.fc1.weight'])
@@ -150,15 +146,15 @@ def test_converter_refuses_to_overwrite_and_bad_input(tmp_path):
     assert torch.equal(out['head.ga.3.mlp.fc1.weight'],
                        state_dict['ga.3.mlp.fc1.weight'])
 
-    result = _convert(tmp_path / 'missing.pth', tmp_path / 'x.pth')
-    assert result.returncode != 0 and 'missing.pth' in result.stderr
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        _convert(tmp_path / 'missing.pth', tmp_path / 'x.pth')
     assert not (tmp_path / 'x.pth').exists()
 
     # a GA-CSWin checkpoint is not a GA-ConvNeXt one
     torch.save({'model': deterministic_state_dict(manifest('ga_cswin_t'))},
                src)
-    result = _convert(src, tmp_path / 'y.pth')
-    assert result.returncode != 0 and 'GA-ConvNeXt' in result.stderr
+    with pytest.raises(ValueError, match='GA-ConvNeXt: stem'):
+        _convert(src, tmp_path / 'y.pth', family='ga-convnext')
     assert not (tmp_path / 'y.pth').exists()
 
 
@@ -171,7 +167,7 @@ def test_converted_checkpoint_serves_the_detection_backbone(tmp_path):
     src = tmp_path / 'ga.pth'
     torch.save({'model': state_dict}, src)
     dst = tmp_path / 'dst.pth'
-    assert _convert(src, dst).returncode == 0
+    _convert(src, dst)
     cfg = Config.fromfile(
         osp.join(ROOT, 'configs', 'maskrcnn_ga_convnext_t_coco.py'))
     backbone_cfg = cfg.model.backbone.copy()  # 'mmpretrain.ConvNeXt'

@@ -1,8 +1,8 @@
-"""tools/model_converters/shvit_to_mmhybrid.py: official and timm checkpoints
-become MMPretrain classifiers whose logits equal the upstream model's."""
+"""SHViT's classifier converter (its model file, through
+:func:`mmhybrid.apis.convert_checkpoint`, the library of
+tools/model_converters/convert.py): official and timm checkpoints become
+MMPretrain classifiers whose logits equal the upstream model's."""
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -11,13 +11,13 @@ from reference import (assert_close_to_ref, deterministic_state_dict,
                        manifest, official_to_timm_shvit, reference_input,
                        reference_outputs)
 
+from mmhybrid.apis import convert_checkpoint
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(ROOT, 'tools', 'model_converters', 'shvit_to_mmhybrid.py')
 
 
-def _convert(src, dst, *extra):
-    return subprocess.run([sys.executable, TOOL, str(src), str(dst), *extra],
-                          capture_output=True, text=True, cwd=ROOT)
+def _convert(src, dst, family='auto', force=False):
+    return convert_checkpoint(str(src), str(dst), family, force=force)
 
 
 @pytest.mark.parametrize('arch', ['s1', 's2', 's3', 's4'])
@@ -33,7 +33,7 @@ def test_converted_classifier_logits_equal_upstream(arch, layout, tmp_path):
                src)
     dst = tmp_path / 'dst.pth'
     result = _convert(src, dst)
-    assert result.returncode == 0, result.stderr
+    assert (result['family'], result['layout']) == ('SHViT', layout)
     model = init_model(osp.join(ROOT, f'configs/imagenet_shvit_{arch}.py'),
                        str(dst), device='cpu')
     # init_model loads non-strictly: prove every key came from the file
@@ -60,11 +60,18 @@ def test_converter_refuses_to_overwrite_and_bad_input(tmp_path):
     torch.save({'model': deterministic_state_dict(manifest('shvit_s1'))}, src)
     dst = tmp_path / 'dst.pth'
     dst.write_bytes(b'precious')
-    result = _convert(src, dst)
-    assert result.returncode != 0 and '--force' in result.stderr
+    with pytest.raises(FileExistsError, match='--force'):
+        _convert(src, dst)
     assert dst.read_bytes() == b'precious'
-    result = _convert(tmp_path / 'missing.pth', tmp_path / 'x.pth')
-    assert result.returncode != 0 and 'missing.pth' in result.stderr
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        _convert(tmp_path / 'missing.pth', tmp_path / 'x.pth')
     torch.save({'model': {'foo.weight': torch.zeros(2)}}, src)
-    result = _convert(src, tmp_path / 'y.pth')
-    assert result.returncode != 0 and 'SHViT' in result.stderr
+    with pytest.raises(ValueError, match='SHViT: patch_embed'):
+        _convert(src, tmp_path / 'y.pth', family='shvit')
+    assert not (tmp_path / 'y.pth').exists()
+    # ours already: nothing to convert
+    torch.save({'model': deterministic_state_dict(manifest('shvit_s1'))}, src)
+    ours = tmp_path / 'ours.pth'
+    _convert(src, ours)
+    with pytest.raises(ValueError, match='already in mmhybrid'):
+        _convert(ours, tmp_path / 'z.pth')

@@ -65,6 +65,10 @@ class HybridBackbone(BaseModule):
     #: ``tools/test.py``) through
     #: :func:`mmhybrid.models.utils.upgrade_classifier_checkpoint`.
     convert_classifier_checkpoint = None
+    #: The family's :class:`~mmhybrid.models.utils.ClassifierConverter` s
+    #: (one per upstream classifier layout), declared in its model file;
+    #: ``tools/model_converters/convert.py`` finds them through the registry.
+    classifier_converters = ()
 
     def _resolve_arch(self, arch):
         """An arch name of ``arch_zoo`` or a custom dict -> a checked copy;

@@ -4,8 +4,12 @@
 Module and parameter names follow the official implementation
 (``patch_embed``, ``blocks1..3``, ``c``/``bn``, ``m``) so that the released
 ImageNet checkpoints load unchanged; timm-layout checkpoints are renamed by
-:func:`mmhybrid.models.utils.shvit_convert`.
+:func:`shvit_convert` (this file's converters, as timm's
+``checkpoint_filter_fn``).
 """
+import re
+from collections import OrderedDict
+
 import torch
 import torch.nn as nn
 
@@ -13,7 +17,7 @@ from ...registry import register_model
 from ..deploy import FusedConv2d
 from ..layers import Conv2dBN, make_divisible
 from ..layers.attention_map import AttentionMap
-from ..utils import shvit_classifier_convert, shvit_convert
+from ..utils.ckpt_convert import ClassifierConverter
 from .base import HybridBackbone
 
 
@@ -183,6 +187,95 @@ def _dw_ffn(dim):
         Residual(FFN(dim, dim * 2)))
 
 
+# Checkpoint layouts of the family (read by ``SHViT.convert_checkpoint``,
+# ``SHViT.classifier_converters`` and tools/model_converters/convert.py).
+#
+# timm's SHViT names -> official names.
+#   stages.0.blocks.j     -> blocks1.j
+#   stages.K.downsample.0 -> blocks{K+1}.0.0   .1 -> blocks{K+1}.0.1
+#   stages.K.downsample.2 -> blocks{K+1}.1
+#   stages.K.downsample.3 -> blocks{K+1}.2.0   .4 -> blocks{K+1}.2.1
+#   stages.K.blocks.j     -> blocks{K+1}.{j+3}   (K >= 1)
+_TIMM_DOWNSAMPLE = {'0': '0.0', '1': '0.1', '2': '1', '3': '2.0', '4': '2.1'}
+
+
+def _timm_key_to_official(key):
+    m = re.match(r'stages\.(\d+)\.(downsample|blocks)\.(\d+)\.?(.*)$', key)
+    if m is None:
+        return key
+    stage, kind, idx, rest = int(m[1]), m[2], m[3], m[4]
+    if kind == 'downsample':
+        new = f'blocks{stage + 1}.{_TIMM_DOWNSAMPLE[idx]}'
+    else:
+        offset = 0 if stage == 0 else 3
+        new = f'blocks{stage + 1}.{int(idx) + offset}'
+    return f'{new}.{rest}' if rest else new
+
+
+def shvit_timm_to_official(state_dict):
+    """Rename a timm-layout SHViT state dict to the official layout."""
+    return OrderedDict(
+        (_timm_key_to_official(k), v) for k, v in state_dict.items())
+
+
+def shvit_layout(state_dict):
+    """Return 'timm', 'mmhybrid' (prefixed by ``backbone.``) or 'official'."""
+    if any(k.startswith('stages.') for k in state_dict):
+        return 'timm'
+    if any(k.startswith('backbone.') for k in state_dict):
+        return 'mmhybrid'
+    return 'official'
+
+
+def shvit_convert(state_dict):
+    """Any supported SHViT layout -> official layout (head keys kept as
+    ``head.*``)."""
+    layout = shvit_layout(state_dict)
+    if layout == 'timm':
+        return shvit_timm_to_official(state_dict)
+    if layout == 'mmhybrid':
+        out = OrderedDict()
+        for k, v in state_dict.items():
+            if k.startswith('backbone.'):
+                out[k[len('backbone.'):]] = v
+            elif k.startswith('head.'):
+                out[k] = v
+        return out
+    return OrderedDict(state_dict)
+
+
+def shvit_classifier_layout(state_dict):
+    """The layout of an SHViT classifier state dict ('official', 'timm' or
+    'mmhybrid'); None without SHViT's ``patch_embed``."""
+    layout = shvit_layout(state_dict)
+    if layout != 'mmhybrid' and not any(
+            k.startswith('patch_embed.') for k in state_dict):
+        return None
+    return layout
+
+
+def shvit_to_mmpretrain(state_dict):
+    """Any supported SHViT layout -> the state dict of mmhybrid's MMPretrain
+    ImageClassifier (``backbone.*``, ``head.bn.*``, ``head.l.*``)."""
+    out = OrderedDict()
+    for k, v in shvit_convert(state_dict).items():
+        out[k if k.startswith('head.') else f'backbone.{k}'] = v
+    return out
+
+
+#: the official (weights under 'model') and timm SHViT ImageNet classifiers
+SHVIT_CLASSIFIER = ClassifierConverter(
+    'SHViT', shvit_classifier_layout, shvit_to_mmpretrain,
+    expects='patch_embed.* keys')
+
+
+def shvit_classifier_convert(state_dict):
+    """An official or timm SHViT classifier state dict -> mmhybrid's
+    ImageClassifier keys; None for ours (already ``backbone.*``) or a state
+    dict without SHViT's ``patch_embed``."""
+    return SHVIT_CLASSIFIER(state_dict)
+
+
 @register_model
 class SHViT(HybridBackbone):
     """SHViT backbone.
@@ -225,6 +318,7 @@ class SHViT(HybridBackbone):
     timm_name = 'shvit_{arch}'
     convert_checkpoint = staticmethod(shvit_convert)
     convert_classifier_checkpoint = staticmethod(shvit_classifier_convert)
+    classifier_converters = (SHVIT_CLASSIFIER, )
 
     def __init__(self,
                  arch='s1',

@@ -13,9 +13,14 @@ Parameter names follow the upstream classifier where they can
 (``gram_contraction``, ``gram_embedding``, ``ga``, ``fc``); two upstream
 ``nn.Sequential`` that start with a parameter-free reshape are flattened
 (``stage5.1.conv`` -> ``stage5.conv``, ``stage5.1.norm`` -> ``stage5.norm``,
-``stage5.2`` -> ``stage5.block``, ``gram_layer.k.1`` -> ``gram_layer.k``); the
-mapping lives in :func:`mmhybrid.models.utils.ga_cswin_to_mmpretrain`.
+``stage5.2`` -> ``stage5.block``, ``gram_layer.k.1`` -> ``gram_layer.k``).
+The converters of the family's released classifiers (GA-CSWin, GA-ConvNeXt)
+live in this file (:data:`GA_CSWIN_CLASSIFIER`,
+:data:`GA_CONVNEXT_CLASSIFIER`, read through ``GAHead.classifier_converters``).
 """
+import re
+from collections import OrderedDict
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -28,10 +33,163 @@ from mmpretrain.models.heads import ClsHead
 from mmpretrain.models.utils import SELayer, make_divisible
 
 from ...registry import register_model
-from ..backbones.cswin import CSWinBlock
 from ..deploy import deploy_module
+from ..layers.cswin_block import CSWinBlock
 from ..layers.weight_init import init_transformer_weights
-from ..utils import ga_convnext_classifier_convert
+from ..utils.ckpt_convert import ClassifierConverter, first_conversion
+
+
+# Checkpoint layouts of the GA family's released classifiers.
+#
+# GA-CSWin classifier (upstream layout) -> mmhybrid's MMPretrain
+# ImageClassifier (CSWin backbone + GAHead). The backbone keeps the official
+# CSWin names; the head keeps the upstream names but for two ``nn.Sequential``
+# whose first member (a reshape) has no parameters, which mmhybrid flattens:
+#   stage5.1.conv / stage5.1.norm -> head.stage5.conv / head.stage5.norm
+#   stage5.2.*                    -> head.stage5.block.*
+#   gram_layer.K.1.*              -> head.gram_layer.K.*
+#   gram_contraction / gram_embedding / ga / fc -> head.<same>
+_GA_BACKBONE = re.compile(r'(stage1_conv_embed|stage[1-4]|merge[1-3])\.')
+_GA_HEAD = re.compile(r'(stage5|gram_contraction|gram_layer|gram_embedding'
+                      r'|ga|fc)\.')
+_GA_HEAD_RENAMES = [
+    (re.compile(r'^stage5\.1\.'), 'stage5.'),
+    (re.compile(r'^stage5\.2\.'), 'stage5.block.'),
+    (re.compile(r'^gram_layer\.(\d+)\.1\.'), r'gram_layer.\1.'),
+]
+
+
+def ga_cswin_layout(state_dict):
+    """Return 'upstream' (the GA-CSWin classifier), 'mmhybrid' (already
+    converted: ``backbone.*`` and ``head.gram_embedding.*``) or None (not a
+    GA-CSWin classifier)."""
+    if any(k.startswith('head.gram_embedding.') for k in state_dict):
+        return 'mmhybrid'
+    if any(k.startswith('gram_embedding.') for k in state_dict):
+        return 'upstream'
+    return None
+
+
+def _ga_cswin_classifier_layout(state_dict):
+    """:func:`ga_cswin_layout`, and 'upstream' only with the CSWin backbone
+    (``stage1_conv_embed.*``) in the file."""
+    layout = ga_cswin_layout(state_dict)
+    if layout == 'upstream' and not any(
+            k.startswith('stage1_conv_embed.') for k in state_dict):
+        return None
+    if layout == 'mmhybrid' and not any(
+            k.startswith('backbone.stage1_conv_embed.') for k in state_dict):
+        return None
+    return layout
+
+
+def ga_cswin_to_mmpretrain(state_dict):
+    """A GA-CSWin classifier state dict (upstream or already converted) ->
+    the state dict of mmhybrid's ImageClassifier (``backbone.*``,
+    ``head.*``). Keys that belong to neither part are returned unchanged
+    (not prefixed), so a loader reports them as unexpected."""
+    layout = ga_cswin_layout(state_dict)
+    if layout is None:
+        raise ValueError('not a GA-CSWin classifier state dict (no '
+                         'gram_embedding.* keys)')
+    if layout == 'mmhybrid':
+        return OrderedDict(state_dict)
+    out = OrderedDict()
+    for k, v in state_dict.items():
+        if _GA_BACKBONE.match(k):
+            k = f'backbone.{k}'
+        elif _GA_HEAD.match(k):
+            for pattern, new in _GA_HEAD_RENAMES:
+                k = pattern.sub(new, k)
+            k = f'head.{k}'
+        out[k] = v
+    return out
+
+
+#: the upstream GA-CSWin classifier -> CSWin backbone + GAHead
+GA_CSWIN_CLASSIFIER = ClassifierConverter(
+    'GA-CSWin', _ga_cswin_classifier_layout, ga_cswin_to_mmpretrain,
+    expects='gram_embedding.* and stage1_conv_embed.* keys')
+
+
+# GA-ConvNeXt classifier (official ``GA/ga_convnext.py``, timm's ConvNeXt
+# layout) -> mmhybrid's MMPretrain ImageClassifier (``BlockTaps`` around
+# MMPretrain's ConvNeXt + ``GAHead(stage5='bottleneck',
+# gram_block='convnext')``):
+#   stem.{0,1}                    -> backbone.backbone.downsample_layers.0.*
+#   stages.K.downsample.{0,1}     -> backbone.backbone.downsample_layers.K.*
+#   stages.K.blocks.J.*           -> backbone.backbone.stages.K.J.*   (K < 4)
+#   stages.4.downsample.*         -> head.stage5.shortcut.*
+#   stages.4.se.fc{1,2}           -> head.stage5.se.conv{1,2}.conv
+#   stages.4.*                    -> head.stage5.*
+#   gram_layer.K.blocks.0.*       -> head.gram_layer.K.*
+#   gram_contraction / gram_embedding / ga / fc -> head.<same>
+# and inside ConvNeXt blocks: conv_dw -> depthwise_conv, mlp.fc1/fc2 ->
+# pointwise_conv1/2 (norm and gamma keep their names).
+_GA_CONVNEXT_RENAMES = [
+    (re.compile(r'^stem\.'), 'backbone.backbone.downsample_layers.0.'),
+    (re.compile(r'^stages\.([0-3])\.downsample\.'),
+     r'backbone.backbone.downsample_layers.\1.'),
+    (re.compile(r'^stages\.([0-3])\.blocks\.(\d+)\.'),
+     r'backbone.backbone.stages.\1.\2.'),
+    (re.compile(r'^stages\.4\.downsample\.'), 'head.stage5.shortcut.'),
+    (re.compile(r'^stages\.4\.se\.fc([12])\.'),
+     r'head.stage5.se.conv\1.conv.'),
+    (re.compile(r'^stages\.4\.'), 'head.stage5.'),
+    (re.compile(r'^gram_layer\.(\d+)\.blocks\.0\.'), r'head.gram_layer.\1.'),
+    (re.compile(r'^(gram_contraction|gram_embedding|ga|fc)\.'), r'head.\1.'),
+    (re.compile(r'\.conv_dw\.'), '.depthwise_conv.'),
+    (re.compile(r'\.mlp\.fc([12])\.(weight|bias)$'),
+     r'.pointwise_conv\1.\2'),
+]
+
+
+def ga_convnext_layout(state_dict):
+    """Return 'upstream' (the official GA-ConvNeXt classifier), 'mmhybrid'
+    (already converted) or None (not a GA-ConvNeXt classifier)."""
+    if any(k.startswith('head.gram_embedding.') for k in state_dict) and any(
+            k.startswith('backbone.backbone.downsample_layers.')
+            for k in state_dict):
+        return 'mmhybrid'
+    if any(k.startswith('gram_embedding.') for k in state_dict) and any(
+            k.startswith('stem.') for k in state_dict):
+        return 'upstream'
+    return None
+
+
+def ga_convnext_to_mmpretrain(state_dict):
+    """A GA-ConvNeXt classifier state dict (upstream or already converted)
+    -> the state dict of mmhybrid's ImageClassifier. Keys that match no rule
+    are returned unchanged, so a loader reports them as unexpected."""
+    layout = ga_convnext_layout(state_dict)
+    if layout is None:
+        raise ValueError('not a GA-ConvNeXt classifier state dict (no stem.* '
+                         'and gram_embedding.* keys)')
+    if layout == 'mmhybrid':
+        return OrderedDict(state_dict)
+    out = OrderedDict()
+    for k, v in state_dict.items():
+        new = k
+        for pattern, repl in _GA_CONVNEXT_RENAMES:
+            new = pattern.sub(repl, new)
+        # the ga blocks' grouped-conv MLP keeps its fc1/fc2 names
+        if new.startswith('head.ga.'):
+            new = 'head.' + k
+        out[new] = v
+    return out
+
+
+#: the official GA-ConvNeXt classifier -> BlockTaps(ConvNeXt) + GAHead
+GA_CONVNEXT_CLASSIFIER = ClassifierConverter(
+    'GA-ConvNeXt', ga_convnext_layout, ga_convnext_to_mmpretrain,
+    expects='stem.* and gram_embedding.* keys')
+
+
+def ga_classifier_convert(state_dict):
+    """An upstream GA-CSWin or GA-ConvNeXt classifier state dict ->
+    mmhybrid's ImageClassifier keys; None for any other layout."""
+    return first_conversion((GA_CSWIN_CLASSIFIER,
+                             GA_CONVNEXT_CLASSIFIER))(state_dict)
 
 
 def decorrelation_loss(logits):
@@ -303,11 +461,12 @@ class GAHead(ClsHead):
             (the accuracy uses the summed logits).
     """
 
-    #: An official GA-ConvNeXt classifier checkpoint -> our keys (read by
-    #: ``upgrade_classifier_checkpoint``: ``mmpretrain.get_model(...,
-    #: pretrained=)``, ``load_from``; GA-CSWin's goes through CSWin's).
-    convert_classifier_checkpoint = staticmethod(
-        ga_convnext_classifier_convert)
+    #: Upstream GA-CSWin and GA-ConvNeXt classifier checkpoints -> our keys
+    #: (read by ``upgrade_classifier_checkpoint``: ``mmpretrain.get_model(...,
+    #: pretrained=)``, ``load_from``; and by
+    #: ``tools/model_converters/convert.py``).
+    classifier_converters = (GA_CSWIN_CLASSIFIER, GA_CONVNEXT_CLASSIFIER)
+    convert_classifier_checkpoint = staticmethod(ga_classifier_convert)
 
     def __init__(self,
                  num_classes,

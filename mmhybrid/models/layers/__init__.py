@@ -10,3 +10,6 @@ __all__ += ['LWMHSA', 'CGSA', 'DSA', 'DCA', 'eca_kernel_size']
 from .ham import HAM
 
 __all__ += ['HAM']
+from .cswin_block import CSWinBlock
+
+__all__ += ['CSWinBlock']

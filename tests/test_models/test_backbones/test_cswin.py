@@ -11,7 +11,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 from mmhybrid.models import CSWin
-from mmhybrid.models.utils import cswin_layout
+from mmhybrid.models.backbones.cswin import cswin_layout
 from reference import (assert_close_to_ref, deterministic_state_dict,
                        manifest, reference_input, reference_outputs)
 

@@ -69,3 +69,43 @@ def test_attention_capture_and_cam_layer():
     torch.testing.assert_close(maps['query'].sum(), torch.tensor(1.))
     layer = default_cam_layer(model)
     assert layer is model.backbone.stage2[-1]
+
+
+def _photo():
+    from matplotlib import cbook
+    return str(cbook.get_sample_data('grace_hopper.jpg', asfileobj=False))
+
+
+def test_maps_drawn_through_the_library(tmp_path):
+    """Its maps are drawn by their layout ('tokens'): no line about the
+    family outside its own files."""
+    from mmhybrid.visualization import visualize_attention
+    done = visualize_attention(_photo(), str(tmp_path), model=_classifier(),
+                               shape=(64, 48), cam=True)
+    assert done['family'] == 'ToyHybrid'
+    assert sorted(osp.basename(p) for p in done['paths']) == [
+        'grace_hopper_toyhybrid_gradcam.png',
+        'grace_hopper_toyhybrid_toy_mean.png',
+        'grace_hopper_toyhybrid_toy_query.png']
+    assert all(osp.getsize(p) > 1000 for p in done['paths'])
+
+
+def test_maps_drawn_by_the_tool_from_its_config(tmp_path):
+    """tools/analysis_tools/visualize_attention.py --config: the config's
+    custom_imports bring the model file in."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [ROOT] + [p for p in os.environ.get('PYTHONPATH', '').split(
+            os.pathsep) if p]))
+    r = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/visualize_attention.py',
+         _photo(), '--config', CONFIG, '--out-dir', str(tmp_path),
+         '--shape', '64', '64'], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'ToyHybrid' in r.stdout
+    assert sorted(os.listdir(tmp_path)) == [
+        'grace_hopper_toyhybrid_toy_mean.png',
+        'grace_hopper_toyhybrid_toy_query.png']

@@ -11,7 +11,7 @@ from mmengine.registry import init_default_scope
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmhybrid.models import SHViT, BNLinearClsHead
-from mmhybrid.models.utils import shvit_convert
+from mmhybrid.models.backbones.shvit import shvit_convert
 from reference import (assert_close_to_ref, deterministic_state_dict,
                        manifest, official_to_timm_shvit, reference_input,
                        reference_outputs)

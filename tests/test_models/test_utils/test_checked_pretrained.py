@@ -123,7 +123,7 @@ def test_ham_override_refuses_a_checkpoint_that_does_not_fit(tmp_path):
 def _converted_ga_convnext(path):
     from reference import deterministic_state_dict, manifest
 
-    from mmhybrid.models.utils import ga_convnext_to_mmpretrain
+    from mmhybrid.models.heads.ga_head import ga_convnext_to_mmpretrain
     converted = ga_convnext_to_mmpretrain(
         deterministic_state_dict(manifest('ga_convnext_t')))
     torch.save({'state_dict': converted, 'meta': {}}, path)
