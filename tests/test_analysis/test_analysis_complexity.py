@@ -20,8 +20,9 @@ def test_measure_complexity_is_mmengine_count_times_batch():
     assert r['shape'] == [64, 96] and not r['deploy']
     fused = measure_complexity(build_model(backbone='SHViT', arch='s1'),
                                (64, 96), deploy=True)
-    assert fused['flops'] == info['flops'] and fused['deploy']
-    assert fused['params'] < r['params']  # BNs folded away
+    # BNs folded away: fewer params, and no BN FLOPs (mmengine counts them)
+    assert fused['deploy'] and fused['params'] < r['params']
+    assert fused['flops'] < info['flops']
     text = complexity_report([('SHViT-s1', r)], batch_size=3)
     assert 'SHViT-s1  input shape: 3x3x64x96' in text
     assert f"Params: {r['params'] / 1e6:.4f} M ({r['params']})" in text
