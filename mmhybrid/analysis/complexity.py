@@ -22,7 +22,7 @@ RECIPES_MARKERS = ('<!-- RECIPES START -->', '<!-- RECIPES END -->')
 def measure_complexity(model, hw, deploy=False, batch_size=1):
     """Params and FLOPs of ``model`` (eval mode, CPU) on a 3 x H x W input;
     FLOPs for ``batch_size`` images; ``deploy``: of the deploy form (BN
-    folded: same FLOPs, fewer params)."""
+    folded: fewer params, and the BNs' FLOPs gone)."""
     if deploy:
         switch_to_deploy(model)
     params, flops = count_complexity(model, (3, *hw))

@@ -8,7 +8,7 @@ mmengine's analyzer (one multiply-add = one FLOP), at a given input shape.
         --shape 800 1333
 
 Counted in eval mode on CPU; ``--deploy`` counts the fused model (BN folded
-into convolutions: same FLOPs as counted here, fewer params). The count is
+into convolutions: fewer params, and the BNs' FLOPs gone). The count is
 the one ``tools/analysis_tools/model_table.py`` writes into the README
 (library: :mod:`mmhybrid.analysis.complexity`).
 """
