@@ -19,7 +19,8 @@ runs (the script itself does neither)::
     PYTHONPATH=/tmp/site bash tools/misc/gpu_figures.sh OUT_DIR
 
 The file imports only torch and torchvision (it is imported as part of mmcv,
-before mmhybrid). What it implements runs torchvision's kernels, which compute the same thing:
+before mmhybrid). What it implements runs torchvision's kernels, which
+compute the same thing:
 - ``nms`` (offset 0 only; mmdet's default) -> ``torchvision.ops.nms``;
 - ``roi_align_forward`` / ``roi_align_backward`` (average pooling only) ->
   torchvision's ``roi_align`` and its backward op.
