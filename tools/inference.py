@@ -11,15 +11,14 @@ Example::
         configs/imagenet_shvit_s1.py --out-dir outputs   # random weights
 
 Writes ``<out-dir>/<image name>.png`` per image and prints each file with
-its top predictions.
+its top predictions (library: :func:`mmhybrid.apis.predict_images`).
 """
 import argparse
-import os.path as osp
 import sys
 
-from mmhybrid.apis import (ImagePredictor, add_trust_arg, apply_trust_arg,
-                           list_images, read_image, run_cli, save_png)
-from mmhybrid.apis.inference import MAX_SIZE
+from mmhybrid.apis import (MAX_SIZE, ImagePredictor, add_trust_arg,
+                           apply_trust_arg, check_predict_inputs,
+                           describe_prediction, predict_images, run_cli)
 
 
 def parse_args(argv=None):
@@ -74,26 +73,8 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _out_names(images):
-    """``<stem>.png`` per image; the full file name where stems repeat."""
-    stems = [osp.splitext(osp.basename(p))[0] for p in images]
-    return [f'{s}.png' if stems.count(s) == 1 else f'{osp.basename(p)}.png'
-            for s, p in zip(stems, images)]
-
-
-def _show(value, detail):
-    return f'{value:.1%} {detail}' if detail == 'of the pixels' else \
-        f'{value:.4f}  {detail}'
-
-
 def run(args):
-    images = list_images(args.image)
-    for path in images:  # a broken file is named before the model is built
-        read_image(path)
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'Config file not found: {args.config!r}')
-    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint!r}')
+    images = check_predict_inputs(args.image, args.config, args.checkpoint)
     predictor = ImagePredictor(
         args.config, args.checkpoint, device=args.device,
         allow_partial_load=args.allow_partial_load,
@@ -105,29 +86,12 @@ def run(args):
           f'{weights}, class names from the {predictor.meta_source}, '
           f'device: {predictor.device}', flush=True)
     print(f'inference form: {predictor.form}', flush=True)
-
-    from mmengine.utils import ProgressBar
-    bar = ProgressBar(len(images)) if len(images) > 1 else None
-    written = []
-    for path, name in zip(images, _out_names(images)):
-        result = predictor(path)
-        if result['note']:
-            print(f'note: {result["note"]}', flush=True)
-        out = save_png(result['picture'], osp.join(args.out_dir, name))
-        written.append((path, out, result))
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        print(flush=True)
-
+    written = predict_images(predictor, images, args.out_dir)
     for path, out, result in written:
         print(f'{path} -> {out}')
-        top = result['top'][:args.topk]
-        if not top and predictor.task == 'detection':
-            print(f'  no box scored >= {args.pred_score_thr} '
-                  f'({result["num_instances"]} below)')
-        for name, value, detail in top:
-            print(f'  {name}: {_show(value, detail)}')
+        for line in describe_prediction(result, predictor.task, args.topk,
+                                        args.pred_score_thr):
+            print(line)
     print(f'wrote {len(written)} PNG file(s) to {args.out_dir}')
     return written
 

@@ -7,14 +7,17 @@ from .errors import (AnnotationError, ConfigError, ImageReadError, MetricError,
 from .explain import explain_errors
 from .files import check_writable, save_atomic
 from .images import list_images, read_image
-from .inference import ImagePredictor, save_png
+from .inference import MAX_SIZE, ImagePredictor, save_png
 from .model import (TensorForward, build_model, count_complexity, get_model,
                     list_models)
+from .predict import (check_predict_inputs, describe_prediction,
+                      output_names, predict_images)
 from .protocol import apply_eval_protocol
 from .runner import (TASKS, add_common_args, add_trust_arg, apply_trust_arg,
                      build_runner, check_data_roots, config_task,
                      load_config, parse_common_args, summarize_metrics,
                      test_resolution)
+from .training import prepare_training, train
 
 __all__ = [
     'TASKS', 'ConfigError', 'explain_errors', 'add_common_args', 'add_trust_arg', 'apply_trust_arg',
@@ -41,3 +44,5 @@ from .robustness import (eval_robustness, parse_eps,  # noqa: E402
                          robustness_table)
 
 __all__ += ['eval_robustness', 'parse_eps', 'robustness_table']
+__all__ += ['MAX_SIZE', 'check_predict_inputs', 'describe_prediction',
+            'output_names', 'predict_images', 'prepare_training', 'train']

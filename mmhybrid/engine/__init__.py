@@ -1,6 +1,7 @@
 from .ema import EMAPolicyHook
 from .hooks import (InferenceFormHook, SafeCheckpointHook, inference_form,
                     replace_atomically)
+from .mmcv_ext import MMCV_EXT_STAND_IN, install_mmcv_ext_stand_in
 from .optim import AGCAmpOptimWrapper, AGCOptimWrapper, amp_wrapper_type
 from .runner import HybridRunner, find_resumable_checkpoint
 from .safe_load import (TRUST_ENV, NotACheckpointError,
@@ -13,3 +14,4 @@ __all__ = ['safe_load', 'safe_load_url', 'trust_checkpoints',
            'replace_atomically', 'HybridRunner', 'find_resumable_checkpoint',
            'AGCOptimWrapper', 'AGCAmpOptimWrapper', 'amp_wrapper_type',
            'EMAPolicyHook']
+__all__ += ['MMCV_EXT_STAND_IN', 'install_mmcv_ext_stand_in']

@@ -347,9 +347,12 @@ def make_toy_imagenet(out_dir,
     return dict(info, generated=True)
 
 
+# the toy sets make_toy_data writes, each in the folder of its name
+TOY_KINDS = ('coco', 'ade', 'imagenet', 'hamvit')
+
+
 def make_toy_data(out_dir='data/toy', seed=0, force=False, coco=None, ade=None,
-                  imagenet=None, hamvit=None,
-                  kinds=('coco', 'ade', 'imagenet', 'hamvit')):
+                  imagenet=None, hamvit=None, kinds=TOY_KINDS):
     """Generate every toy set under ``out_dir`` (``coco/``, ``ade/``,
     ``imagenet/``, ``hamvit/`` — the HAM-ViT image-folder layout).
     ``coco``/``ade``/``imagenet``/``hamvit`` are optional dicts of keyword

@@ -89,3 +89,9 @@ def test_import_mmhybrid_apis_changes_nothing_else():
     """The tools' front door too (it also imports the inferencers)."""
     diff = _changes('mmhybrid.apis')
     assert diff == dict(changed=[], added=[], removed=[]), diff
+
+
+def test_import_mmhybrid_analysis_changes_nothing_else():
+    """The analysis tools' library (timing, tables, logs, demo runner)."""
+    diff = _changes('mmhybrid.analysis')
+    assert diff == dict(changed=[], added=[], removed=[]), diff

@@ -8,7 +8,6 @@ import functools
 import http.server
 import os
 import os.path as osp
-import runpy
 import subprocess
 import sys
 import threading
@@ -230,31 +229,35 @@ def test_getattr_only_gives_out_methods_of_allow_listed_classes(tmp_path):
             safe_load(bad)
 
 
-def test_trust_flag_covers_only_the_command(tmp_path, monkeypatch):
+def test_trust_flag_covers_only_the_command(tmp_path):
     """``--trust-checkpoint`` trusts the files one command was given, while
     it runs: afterwards, in the same process, the same file and any other
-    are refused again, also after a tool that failed at once."""
+    are refused again, also after a command that failed at once. A command
+    here is what every tool runs: its parser's ``add_trust_arg``, its work
+    inside ``apply_trust_arg`` and ``run_cli``."""
+    from mmhybrid.apis import (add_trust_arg, apply_trust_arg,
+                               check_predict_inputs, run_cli)
     from mmhybrid.models import SHViT
     trusted_marker = tmp_path / 'TRUSTED'
     path = _malicious(tmp_path / 'legacy.pth', trusted_marker,
                       state_dict=SHViT(arch='s1').state_dict())
-    converter = runpy.run_path(
-        osp.join(ROOT, 'tools/model_converters/convert.py'))
-    monkeypatch.setattr(sys, 'argv', [
-        'convert.py', path, str(tmp_path / 'out.pth'),
-        '--trust-checkpoint'])
-    with pytest.warns(UserWarning, match='Fully unpickling'):
-        assert converter['run_cli'](converter['main'],
-                                    'convert.py') == 0
-    assert (tmp_path / 'out.pth').exists()
-    assert trusted_marker.exists()  # the tool did unpickle it fully
+    args = add_trust_arg(argparse.ArgumentParser()).parse_args(
+        ['--trust-checkpoint'])
+    loaded = []
+    with apply_trust_arg(args, path):
+        with pytest.warns(UserWarning, match='Fully unpickling'):
+            assert run_cli(lambda: loaded.append(safe_load(path)),
+                           'convert') == 0
+    assert 'state_dict' in loaded[0]
+    assert trusted_marker.exists()  # the command did unpickle it fully
     assert TRUST_ENV not in os.environ
     trusted_marker.unlink()
 
-    inference = runpy.run_path(osp.join(ROOT, 'tools/inference.py'))
-    assert inference['main']([
-        str(tmp_path / 'missing.jpg'), 'configs/demo/maskrcnn_shvit_s1_toy.py',
-        path, '--trust-checkpoint']) == 1  # fails at once
+    with apply_trust_arg(args, path):  # tools/inference.py's first check
+        assert run_cli(lambda: check_predict_inputs(
+            str(tmp_path / 'missing.jpg'),
+            'configs/demo/maskrcnn_shvit_s1_toy.py', path),
+            'tools/inference.py') == 1  # fails at once
 
     marker = tmp_path / 'PWNED'
     other = _malicious(tmp_path / 'evil.pth', marker)

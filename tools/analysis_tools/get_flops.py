@@ -8,17 +8,18 @@ mmengine's analyzer (one multiply-add = one FLOP), at a given input shape.
         --shape 800 1333
 
 Counted in eval mode on CPU; ``--deploy`` counts the fused model (BN folded
-into convolutions: same FLOPs as counted here, fewer params). The count is
-the one ``tools/analysis_tools/model_table.py`` writes into the README.
+into convolutions: fewer params, and the BNs' FLOPs gone). The count is
+the one ``tools/analysis_tools/model_table.py`` writes into the README
+(library: :mod:`mmhybrid.analysis.complexity`).
 """
 import argparse
 import os.path as osp
 
 from mmengine.config import DictAction
 
-from mmhybrid.apis import (build_model, count_complexity, load_config,
-                           test_resolution)
-from mmhybrid.utils import switch_to_deploy
+from mmhybrid.analysis import (complexity_report, config_input_size,
+                               measure_complexity)
+from mmhybrid.apis import build_model, load_config
 
 
 def parse_args(argv=None):
@@ -43,45 +44,23 @@ def parse_args(argv=None):
     return args
 
 
-def measure(model, hw, deploy=False, batch_size=1):
-    if deploy:
-        switch_to_deploy(model)
-    params, flops = count_complexity(model, (3, *hw))
-    return dict(params=params, flops=flops * batch_size, shape=list(hw),
-                batch_size=batch_size, deploy=deploy)
-
-
 def main(argv=None):
     args = parse_args(argv)
     rows = []
     if args.backbone:
+        hw = config_input_size(None, args.shape or [224])
         for arch in args.arch:
             model = build_model(backbone=args.backbone, arch=arch)
-            hw = args.shape or [224]
             rows.append((args.backbone + (f'-{arch}' if arch else ''),
-                         measure(model, (hw[0], hw[-1]), args.deploy,
-                                 args.batch_size)))
+                         measure_complexity(model, hw, args.deploy,
+                                            args.batch_size)))
     else:
         cfg = load_config(args.config, args.cfg_options)
-        model = build_model(cfg)
-        if args.shape:
-            hw = (args.shape[0], args.shape[-1])
-        else:
-            try:
-                r = test_resolution(cfg)
-            except Exception:  # noqa: BLE001
-                r = 224
-            hw = (r, r)
         rows.append((osp.splitext(osp.basename(args.config))[0],
-                     measure(model, hw, args.deploy, args.batch_size)))
-    split = '=' * 40
-    for name, r in rows:
-        print(f"{split}\n{name}  input shape: {args.batch_size}x3x"
-              f"{r['shape'][0]}x{r['shape'][1]}"
-              f"{'  (deploy)' if r['deploy'] else ''}\n"
-              f"Flops: {r['flops'] / 1e9:.4f} GFLOPs ({r['flops']})\n"
-              f"Params: {r['params'] / 1e6:.4f} M ({r['params']})")
-    print(split)
+                     measure_complexity(build_model(cfg),
+                                        config_input_size(cfg, args.shape),
+                                        args.deploy, args.batch_size)))
+    print(complexity_report(rows, args.batch_size))
     return rows
 
 

@@ -12,16 +12,15 @@ Example::
 import argparse
 import time
 
-from mmhybrid.testing import make_toy_data
-
-KINDS = ('coco', 'ade', 'imagenet', 'hamvit')
+from mmhybrid.testing import TOY_KINDS, make_toy_data
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', default='data/toy', help='output folder')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--only', nargs='+', choices=KINDS, default=KINDS,
+    parser.add_argument('--only', nargs='+', choices=TOY_KINDS,
+                        default=TOY_KINDS,
                         help='generate only these sets')
     parser.add_argument('--num-train', type=int, default=None,
                         help='train images of the coco and ade sets')
