@@ -66,14 +66,15 @@ from mmhybrid.analysis import (BenchmarkError, benchmark_models,
                                benchmark_task, build_targets, load_results,
                                plot_accuracy_throughput, save_results,
                                task_table, throughput_table)
+from mmhybrid.apis import add_backbone_args
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description='Benchmark throughput/latency of mmhybrid models')
     p.add_argument('configs', nargs='*', help='model configs')
-    p.add_argument('--backbone', help='a bare backbone instead of configs, '
-                   'e.g. SHViT')
+    add_backbone_args(p, arch=False,
+                      help='a bare backbone instead of configs')
     p.add_argument('--arch', nargs='+', default=[None],
                    help='arch(s) of --backbone, e.g. s1 s2')
     p.add_argument('--shape', type=int, nargs='+', default=None,

@@ -19,13 +19,13 @@ from mmengine.config import DictAction
 
 from mmhybrid.analysis import (complexity_report, config_input_size,
                                measure_complexity)
-from mmhybrid.apis import build_model, load_config
+from mmhybrid.apis import add_backbone_args, build_model, load_config
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Get params and FLOPs')
     p.add_argument('config', nargs='?', help='model config')
-    p.add_argument('--backbone', help='a bare backbone, e.g. SHViT')
+    add_backbone_args(p, arch=False, help='a bare backbone')
     p.add_argument('--arch', nargs='+', default=[None],
                    help='arch(s) of --backbone')
     p.add_argument('--shape', type=int, nargs='+', default=None,
