@@ -1,6 +1,18 @@
 """The deploy package. Export (ONNX through mmdeploy, parity and speed with
 onnxruntime): :mod:`mmhybrid.deploy.export`."""
-from .export import *  # noqa: F401,F403
-from .export import __all__ as _export_all
+from .export import (TOLERANCES, ExportError, ExportResult, build_backbone,
+                     build_classifier, build_deploy_config, check_export,
+                     compare, create_input, export, export_model, failing_op,
+                     failures, format_figures, nonstandard_ops, onnx_session,
+                     randomize_norms, run_onnx, run_session,
+                     sample_image, tensor_parity, time_onnx_vs_torch,
+                     use_onnxruntime)
 
-__all__ = list(_export_all)
+__all__ = [
+    'ExportError', 'ExportResult', 'build_backbone', 'build_classifier',
+    'build_deploy_config', 'create_input', 'export', 'export_model',
+    'failing_op', 'nonstandard_ops', 'randomize_norms', 'run_onnx',
+    'sample_image', 'tensor_parity',
+    'TOLERANCES', 'check_export', 'compare', 'failures', 'format_figures',
+    'onnx_session', 'run_session', 'time_onnx_vs_torch', 'use_onnxruntime'
+]

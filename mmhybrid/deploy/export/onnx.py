@@ -14,6 +14,9 @@ input's pixels), ``labels`` (B x N) and, with a mask head, ``masks``
 mmdeploy, onnx and onnxruntime are imported inside the functions that use
 them: importing this module costs nothing and changes nothing.
 """
+import copy
+import importlib
+import importlib.util
 import os
 import os.path as osp
 import re
@@ -164,12 +167,10 @@ def export(model, x, out, opset=DEFAULT_OPSET, dynamic=False,
                   opset_version=opset, dynamic_axes=dynamic_axes,
                   do_constant_folding=True)
     if dynamo:
-        try:
-            import onnxscript  # noqa: F401
-        except ImportError as e:
+        if importlib.util.find_spec('onnxscript') is None:
             raise ExportError('--dynamo needs the onnxscript package, which '
                               'is not installed; drop --dynamo to use the '
-                              'legacy TorchScript exporter') from e
+                              'legacy TorchScript exporter')
         kwargs.update(dynamo=True, external_data=False)
     else:
         kwargs['dynamo'] = False
@@ -180,6 +181,36 @@ def export(model, x, out, opset=DEFAULT_OPSET, dynamic=False,
     except Exception as e:  # noqa: BLE001
         raise _export_error(e, f'opset {opset}') from e
     return output_names
+
+
+def run_onnx(path, x):
+    """Outputs of the ONNX file ``path`` on ``x`` with onnxruntime (one
+    thread); an error names the op and the input shape."""
+    from .parity import onnx_session, run_session
+    return run_session(onnx_session(path, threads=1), x)
+
+
+def tensor_parity(model, path, x):
+    """Per-output ``(max_abs_err, rel_err)`` of the ONNX file of a tensor
+    model (:func:`export`) against ``model`` on ``x``; the relative error is
+    ``max|onnx - torch| / max|torch|``."""
+    import numpy as np
+    with torch.no_grad():
+        ref = [o.numpy() for o in model(x)]
+    got = run_onnx(path, x)
+    if len(got) != len(ref):
+        raise ExportError(f'ONNX gives {len(got)} outputs, PyTorch '
+                          f'{len(ref)}')
+    errs = []
+    for r, g in zip(ref, got):
+        if r.shape != g.shape:
+            raise ExportError(f'output shape {g.shape} from ONNX, '
+                              f'{r.shape} from PyTorch at input '
+                              f'{tuple(x.shape)}')
+        a = float(np.abs(r - g).max()) if r.size else 0.
+        scale = float(np.abs(r).max()) if r.size else 0.
+        errs.append((a, a / max(scale, 1e-12)))
+    return errs
 
 
 def _export_error(e, what):
@@ -310,7 +341,7 @@ def mmdeploy_context(deploy_cfg, opset):
     for the onnxruntime backend."""
     # registers mmdeploy's exporter rewrites (autograd Functions such as
     # its NonMaxSuppression op export through their symbolic)
-    import mmdeploy.apis.onnx  # noqa: F401
+    importlib.import_module('mmdeploy.apis.onnx')
     from mmdeploy.core import RewriterContext
     from mmdeploy.utils import IR
     from .rewriters import mmdeploy_rewriters
@@ -323,7 +354,8 @@ def mmdeploy_context(deploy_cfg, opset):
 class ExportResult(dict):
     """What :func:`export_model` did: ``path``, ``task``, ``output_names``,
     ``input_shape``, ``dynamic``, ``opset``, ``deployed`` (the modules
-    switched to their deploy form), ``deploy_cfg`` and ``cfg``."""
+    switched to their deploy form), ``deploy_cfg``, ``cfg``, ``model`` (the
+    form exported) and ``reference`` (the model as trained)."""
 
     __getattr__ = dict.__getitem__
 
@@ -365,6 +397,7 @@ def export_model(config, out, checkpoint=None, shape=None, dynamic=False,
             f'{cfg.filename} is a {task} config; whole-model export covers '
             f'{sorted(MMDEPLOY_TASKS)} configs (use export() for tensors)')
     model = build_model(cfg, checkpoint=checkpoint)
+    reference = copy.deepcopy(model)  # as trained, for the parity check
     deployed = switch_to_deploy(model) if deploy else []
     model.eval()
     names = model_outputs(model, task)
@@ -397,4 +430,5 @@ def export_model(config, out, checkpoint=None, shape=None, dynamic=False,
     return ExportResult(path=out, task=task, output_names=names,
                         input_shape=tuple(inputs.shape), dynamic=dynamic,
                         opset=opset, deployed=deployed,
-                        deploy_cfg=deploy_cfg, cfg=cfg)
+                        deploy_cfg=deploy_cfg, cfg=cfg, model=model,
+                        reference=reference)

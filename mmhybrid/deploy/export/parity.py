@@ -29,7 +29,7 @@ def onnx_session(path, threads=None, providers=None):
             path, so, providers=providers or ['CPUExecutionProvider'])
     except Exception as e:  # noqa: BLE001
         op = failing_op(str(e))
-        raise ExportError(f'onnxruntime cannot load {path}'
+        raise ExportError(f'onnxruntime cannot run {path}'
                           + (f' (op {op})' if op else '')
                           + f': {_short(str(e))}') from e
 
@@ -43,7 +43,8 @@ def run_session(sess, x):
         return sess.run(None, {sess.get_inputs()[0].name: x})
     except Exception as e:  # noqa: BLE001
         op = failing_op(str(e))
-        raise ExportError(f'onnxruntime failed at input {tuple(x.shape)}'
+        raise ExportError(f'onnxruntime cannot run it at input '
+                          f'{tuple(x.shape)}'
                           + (f' (op {op})' if op else '')
                           + f': {_short(str(e))}') from e
 
@@ -213,16 +214,14 @@ def time_onnx_vs_torch(model, onnx_path, inputs, data_samples, threads=1,
                 providers=sess.get_providers())
 
 
-def check_export(result, checkpoint=None, image=None, shapes=None,
-                 threads=None):
+def check_export(result, image=None, shapes=None, threads=None):
     """Parity of an :func:`~.onnx.export_model` result on a real image
-    (default: :func:`~.onnx.sample_image`): the model as trained (built
-    anew from ``result.cfg`` and ``checkpoint``) against onnxruntime, at
-    each input size of ``shapes`` (default: the exported one; a static file
-    runs only at that size). Returns ``[(input_shape, figures), ...]``."""
-    from mmhybrid.apis import build_model
+    (default: :func:`~.onnx.sample_image`): the model as trained
+    (``result.reference``) against onnxruntime, at each input size of
+    ``shapes`` (default: the exported one; a static file runs only at that
+    size). Returns ``[(input_shape, figures), ...]``."""
     from .onnx import create_input
-    model = build_model(result.cfg, checkpoint=checkpoint)
+    model = result.reference
     sess = onnx_session(result.path, threads)
     shapes = shapes or [result.input_shape[-2:]]
     out = []
