@@ -89,3 +89,10 @@ def test_import_mmhybrid_apis_changes_nothing_else():
     """The tools' front door too (it also imports the inferencers)."""
     diff = _changes('mmhybrid.apis')
     assert diff == dict(changed=[], added=[], removed=[]), diff
+
+
+def test_import_mmhybrid_deploy_changes_nothing_else():
+    """The deploy package: its mmdeploy rewriters are registered only while
+    an export runs (tests/test_deploy/test_export_rewriters.py)."""
+    diff = _changes('mmhybrid.deploy')
+    assert diff == dict(changed=[], added=[], removed=[]), diff
