@@ -1,5 +1,7 @@
 """The deploy package. Export (ONNX through mmdeploy, parity and speed with
-onnxruntime): :mod:`mmhybrid.deploy.export`."""
+onnxruntime): :mod:`mmhybrid.deploy.export`; Core ML:
+:mod:`mmhybrid.deploy.coreml` (``from mmhybrid.deploy import coreml``)."""
+from . import coreml
 from .export import (TOLERANCES, ExportError, ExportResult, build_backbone,
                      build_classifier, build_deploy_config, check_export,
                      compare, create_input, export, export_model, failing_op,
@@ -9,7 +11,7 @@ from .export import (TOLERANCES, ExportError, ExportResult, build_backbone,
                      use_onnxruntime)
 
 __all__ = [
-    'ExportError', 'ExportResult', 'build_backbone', 'build_classifier',
+    'coreml', 'ExportError', 'ExportResult', 'build_backbone', 'build_classifier',
     'build_deploy_config', 'create_input', 'export', 'export_model',
     'failing_op', 'nonstandard_ops', 'randomize_norms', 'run_onnx',
     'sample_image', 'tensor_parity',
