@@ -50,7 +50,11 @@ class OnnxRuntimeModel(BaseModel):
     the task of ``model_cfg`` (the config the file was exported from, as a
     dict: its ``model``, pipelines and ``default_scope``)."""
 
-    def __init__(self, onnx_file, model_cfg, init_cfg=None):
+    def __init__(self, onnx_file, model_cfg, data_preprocessor=None,
+                 init_cfg=None):
+        # ``data_preprocessor``: what mmengine's Runner passes from a
+        # config's top-level one; mmdeploy's backend model builds the
+        # config's own (the same) from ``model_cfg``
         super().__init__(init_cfg=init_cfg)
         from mmengine import Config
         from .onnx import build_deploy_config, task_processor
