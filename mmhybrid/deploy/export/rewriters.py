@@ -19,6 +19,11 @@ What they mend, each at its cause:
   score threshold, after dropping boxes no wider/taller than
   ``min_bbox_size``. The rewrite puts each level's score in its own column,
   so ONNX's per-class ``NonMaxSuppression`` is mmdet's per-level NMS.
+* ``BaseDenseHead.predict_by_feat`` (RetinaNet, SSD): mmdeploy keeps the
+  ``nms_pre`` best anchors of a level with all their classes; mmdet the
+  ``nms_pre`` best (anchor, class) pairs above ``score_thr``, then drops
+  boxes under ``min_bbox_size``. Here as mmdet, with per-class NMS of
+  pairs as for ``BBoxHead``.
 * ``BBoxHead.predict_by_feat``: mmdeploy gives every class of a RoI the box
   of the RoI's best class; mmdet keeps each class's own box
   (``reg_class_agnostic=False``). Here each (RoI, class) pair is a box with
@@ -144,6 +149,95 @@ def _rpn_predict_by_feat_rewrite(self, cls_scores, bbox_preds,
     return dets, torch.zeros_like(dets[..., 4], dtype=torch.long)
 
 
+def _dense_head_predict_by_feat_rewrite(self, cls_scores, bbox_preds,
+                                        score_factors=None,
+                                        batch_img_metas=None, cfg=None,
+                                        rescale=False, with_nms=True,
+                                        **kwargs):
+    """mmdet's ``BaseDenseHead`` post-processing (RetinaNet, SSD, ...):
+    per level the ``nms_pre`` best (anchor, class) pairs above
+    ``score_thr`` (``filter_scores_and_topk``), decode, score factors, drop
+    boxes no wider/taller than ``min_bbox_size``, NMS per class,
+    ``max_per_img``. mmdeploy keeps the ``nms_pre`` best anchors by their
+    best class instead, with all their classes; where pairs and anchors
+    pick differently (SSD's softmax), detections differ. Each pair is a box
+    with its score in its class's column, so ONNX's per-class
+    ``NonMaxSuppression`` is mmdet's."""
+    from mmdeploy.codebase.mmdet.deploy import gather_topk
+    from mmdeploy.mmcv.ops import multiclass_nms
+    cfg = self.test_cfg if cfg is None else cfg
+    with_score_factors = score_factors is not None and \
+        score_factors[0] is not None
+    featmap_sizes = [s.shape[-2:] for s in cls_scores]
+    mlvl_priors = self.prior_generator.grid_priors(
+        featmap_sizes, dtype=bbox_preds[0].dtype,
+        device=bbox_preds[0].device)
+    batch_size = cls_scores[0].shape[0]
+    num_classes = self.cls_out_channels if self.use_sigmoid_cls \
+        else self.cls_out_channels - 1
+    nms_pre = cfg.get('nms_pre', -1)
+    score_thr = cfg.get('score_thr', 0)
+    dim = self.bbox_coder.encode_size
+    boxes, scores, labels = [], [], []
+    for level, (cls_score, bbox_pred, priors) in enumerate(
+            zip(cls_scores, bbox_preds, mlvl_priors)):
+        bbox_pred = bbox_pred.permute(0, 2, 3, 1).reshape(batch_size, -1, dim)
+        cls_score = cls_score.permute(0, 2, 3, 1).reshape(
+            batch_size, -1, self.cls_out_channels)
+        if self.use_sigmoid_cls:
+            score = cls_score.sigmoid()
+        else:
+            score = cls_score.softmax(-1)[..., :-1]
+        if with_score_factors:
+            factor = score_factors[level].permute(0, 2, 3, 1).reshape(
+                batch_size, -1, 1).sigmoid()
+            score_and_factor = torch.cat([score, factor], -1)
+        # (anchor, class) pairs above the threshold, the best nms_pre
+        pair = torch.where(score > score_thr, score,
+                           score.new_zeros(1)).reshape(batch_size, -1)
+        if nms_pre > 0:
+            pair, inds = pair.topk(nms_pre, dim=1)
+        else:
+            inds = torch.arange(pair.shape[1], device=pair.device)[
+                None].expand(batch_size, -1)
+        anchor = torch.div(inds, num_classes, rounding_mode='floor')
+        label = inds - anchor * num_classes
+        priors = priors[None].expand(batch_size, -1, -1)
+        box = self.bbox_coder.decode(
+            gather_topk(priors, inds=anchor, batch_size=batch_size,
+                        is_batched=True),
+            gather_topk(bbox_pred, inds=anchor, batch_size=batch_size,
+                        is_batched=True),
+            max_shape=batch_img_metas[0]['img_shape'])
+        if with_score_factors:
+            factor = gather_topk(score_and_factor, inds=anchor,
+                                 batch_size=batch_size,
+                                 is_batched=True)[..., -1]
+            pair = pair * factor
+        boxes.append(box)
+        scores.append(pair)
+        labels.append(label)
+    boxes = torch.cat(boxes, 1)
+    scores = torch.cat(scores, 1)
+    labels = torch.cat(labels, 1)
+    min_size = cfg.get('min_bbox_size', -1)
+    if min_size >= 0:
+        w = boxes[..., 2] - boxes[..., 0]
+        h = boxes[..., 3] - boxes[..., 1]
+        scores = torch.where((w > min_size) & (h > min_size), scores,
+                             scores.new_zeros(1))
+    if not with_nms:
+        return boxes, scores[..., None]
+    one_hot = labels[..., None] == torch.arange(num_classes,
+                                                device=labels.device)
+    pair_scores = torch.where(one_hot, scores[..., None], scores.new_zeros(1))
+    keep = cfg.get('max_per_img', 100)
+    return multiclass_nms(
+        boxes, pair_scores, keep, nms_type=cfg.nms.get('type', 'nms'),
+        iou_threshold=cfg.nms.get('iou_threshold', 0.5),
+        score_threshold=0., pre_top_k=-1, keep_top_k=keep)
+
+
 def _bbox_head_predict_by_feat_rewrite(self, rois, cls_scores, bbox_preds,
                                        batch_img_metas, rcnn_test_cfg=None,
                                        rescale=False):
@@ -259,6 +353,8 @@ FUNCTIONS = [
      _adaptive_avg_pool2d_rewrite),
     ('mmdet.models.dense_heads.rpn_head.RPNHead.predict_by_feat',
      _rpn_predict_by_feat_rewrite),
+    ('mmdet.models.dense_heads.base_dense_head.BaseDenseHead.'
+     'predict_by_feat', _dense_head_predict_by_feat_rewrite),
     ('mmdet.models.roi_heads.SingleRoIExtractor.forward',
      _roi_extractor_forward_rewrite),
     ('mmdet.models.roi_heads.bbox_heads.bbox_head.BBoxHead.predict_by_feat',
