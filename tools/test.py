@@ -1,7 +1,10 @@
 """Test a checkpoint with an mmhybrid config and print its metrics (box/mask
 AP, mIoU or top-1, as the config's evaluator says). Same flags as mmdet/mmseg
-``tools/test.py``, plus ``--deploy`` (the model's deploy form) and ``--bf16``
-(CPU bf16 autocast; :mod:`mmhybrid.models.bf16`). The printed summary and
+``tools/test.py``, plus ``--deploy`` (the model's deploy form), ``--bf16``
+(CPU bf16 autocast; :mod:`mmhybrid.models.bf16`) and ``--backend
+onnxruntime`` (CHECKPOINT is then an ONNX file of
+``tools/deployment/export_onnx.py --dynamic``, run by onnxruntime as
+mmdeploy's ``tools/test.py`` runs it: :func:`mmhybrid.deploy.use_onnxruntime`). The printed summary and
 ``test_metrics.json`` say which form ran (``inference_form``). An evaluation
 without a usable number (no metric, NaN/Inf, COCO's -1, NaN/Inf model
 outputs: :func:`mmhybrid.apis.check_metrics`) exits 1, keeping what it
@@ -18,13 +21,17 @@ from mmhybrid.apis import (add_common_args, apply_eval_protocol,
                            check_metrics, check_writable, config_task,
                            explain_errors, load_config, parse_common_args,
                            run_cli, summarize_metrics)
+from mmhybrid.deploy import use_onnxruntime
 from mmhybrid.engine import inference_form
+
+ONNXRUNTIME_FORM = 'onnxruntime (exported ONNX file)'
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Test (and eval) a model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file (with --backend '
+                        'onnxruntime: the exported .onnx file)')
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument('--out', help='dump predictions to this pickle file')
     parser.add_argument('--show-dir',
@@ -43,6 +50,11 @@ def parse_args():
         'float32 (mmhybrid.utils.enable_bf16). Faster on CPUs with bf16 '
         'units; metrics may differ slightly from float32')
     parser.add_argument(
+        '--backend', choices=['pytorch', 'onnxruntime'], default='pytorch',
+        help='run the model with PyTorch (default) or run the ONNX file '
+        'given as CHECKPOINT with onnxruntime (export it with '
+        'tools/deployment/export_onnx.py CONFIG --dynamic)')
+    parser.add_argument(
         '--eval-protocol', default='default', metavar='NAME',
         help='evaluate with another protocol the config offers in its '
         '`eval_protocols` (e.g. `cvnets` for the HarmoVision DeepLabv3: image '
@@ -56,6 +68,15 @@ def main():
     args = parse_args()
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint!r}')
+    onnx = args.backend == 'onnxruntime'
+    if onnx and (args.deploy or args.bf16):
+        raise ValueError('--deploy/--bf16 are forms of the PyTorch model; '
+                         'the ONNX file is already the deploy form')
+    if onnx != args.checkpoint.endswith('.onnx'):
+        raise ValueError(
+            f'--backend {args.backend} takes a '
+            f"{'.onnx file' if onnx else 'PyTorch checkpoint'} as "
+            f'CHECKPOINT, got {args.checkpoint!r}')
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher, args.allow_partial_load)
     cfg.load_from = args.checkpoint
@@ -92,6 +113,9 @@ def main():
     deploy = any(h.get('deploy', False) for h in forms)
     bf16 = any(h.get('bf16', False) for h in forms)
     form = inference_form(deploy, bf16)
+    if onnx:
+        use_onnxruntime(cfg, args.checkpoint)
+        form = ONNXRUNTIME_FORM
     check_data_roots(cfg, 'test_dataloader')
     check_coco_annotations(cfg, 'test_dataloader')
     check_writable(cfg.work_dir, 'the work dir (--work-dir)', is_dir=True)
@@ -103,7 +127,8 @@ def main():
         out = osp.join(runner.log_dir, 'test_metrics.json')
         result = {k: float(v) for k, v in metrics.items()
                   if isinstance(v, numbers.Number)}
-        result.update(inference_form=form, deploy=deploy, bf16=bf16)
+        result.update(inference_form=form, deploy=deploy, bf16=bf16,
+                      backend=args.backend)
         with open(out, 'w') as f:
             json.dump(result, f, indent=1)
         print(f'inference form: {form}')

@@ -393,8 +393,10 @@ class ParallelRoIAlign(nn.Module):
 
     def forward(self, input, rois):
         threads = torch.get_num_threads()
+        # a trace (ONNX export) cannot follow work done in other threads
         if input.device.type != 'cpu' or self.pool_mode != 'avg' or \
-                input.requires_grad or len(rois) < 2 * threads:
+                input.requires_grad or len(rois) < 2 * threads or \
+                torch.jit.is_tracing():
             return self.mmcv_op(input, rois)
         from torchvision.ops import roi_align
         input = input.contiguous()

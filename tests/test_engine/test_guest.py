@@ -95,3 +95,10 @@ def test_import_mmhybrid_analysis_changes_nothing_else():
     """The analysis tools' library (timing, tables, logs, demo runner)."""
     diff = _changes('mmhybrid.analysis')
     assert diff == dict(changed=[], added=[], removed=[]), diff
+
+
+def test_import_mmhybrid_deploy_changes_nothing_else():
+    """The deploy package: its mmdeploy rewriters are registered only while
+    an export runs (tests/test_deploy/test_export_rewriters.py)."""
+    diff = _changes('mmhybrid.deploy')
+    assert diff == dict(changed=[], added=[], removed=[]), diff

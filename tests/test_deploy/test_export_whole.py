@@ -1,0 +1,178 @@
+"""Whole-model ONNX export through mmdeploy (mmhybrid.deploy): one detector of
+each kind (Mask R-CNN with masks, RetinaNet) and one segmentor (Semantic
+FPN), trained for a few iterations on the toy sets so that detections exist,
+then exported with dynamic shapes and checked:
+
+* standard ONNX ops only (no custom domain), stock onnxruntime runs it;
+* parity on a real photograph (matplotlib's grace_hopper.jpg) at two input
+  sizes against the PyTorch model's ``predict``: every detection matched,
+  boxes, scores, mask IoU, seg-map agreement within the tool's tolerances;
+* ``tools/test.py --backend onnxruntime`` on the toy set gives the box/mask
+  AP or mIoU of the PyTorch checkpoint within 0.005.
+
+The detectors run with a low score threshold (0.001; the graph keeps its
+config's thresholds), so that the photo gives many detections to match."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from mmhybrid.deploy import (check_export, export_model, failures,
+                             format_figures, nonstandard_ops)
+from mmhybrid.testing.toy import make_toy_data
+
+pytest.importorskip('mmdeploy')
+pytest.importorskip('onnxruntime')
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+MASKRCNN = 'configs/demo/maskrcnn_shvit_s1_toy.py'
+RETINANET = 'tests/test_deploy/retinanet_shvit_s1_toy.py'
+FPN = 'configs/demo/fpn_shvit_s1_toy.py'
+NUM_IMAGES = 16
+DET_EPOCHS = 30  # 2 iterations each
+SEG_ITERS = 60
+SHAPES = [(128, 128), (192, 256)]  # traced size, and a second one
+
+
+def _run(*args):
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return proc.stdout
+
+
+def _options(options):
+    return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
+
+
+@pytest.fixture(scope='module')
+def toy_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('export_toy'))
+    make_toy_data(root, kinds=('coco', 'ade'),
+                  coco=dict(num_train=NUM_IMAGES, num_val=1),
+                  ade=dict(num_train=NUM_IMAGES, num_val=1))
+    return root
+
+
+def _in_process(split):
+    return {f'{split}_dataloader.num_workers': 0,
+            f'{split}_dataloader.persistent_workers': False}
+
+
+def _det_data(root):
+    coco = f'{root}/coco/'
+    out = {}
+    for split in ('train', 'test'):
+        out.update(_in_process(split))
+        out.update({
+            f'{split}_dataloader.dataset.data_root': coco,
+            f'{split}_dataloader.dataset.ann_file':
+            'annotations/instances_train2017.json',
+            f'{split}_dataloader.dataset.data_prefix.img': 'train2017/'})
+    out['test_evaluator.ann_file'] = \
+        f'{coco}annotations/instances_train2017.json'
+    return out
+
+
+def _seg_data(root):
+    ade = f'{root}/ade/ADEChallengeData2016/'
+    out = {}
+    for split in ('train', 'test'):
+        out.update(_in_process(split))
+        out.update({
+            f'{split}_dataloader.dataset.data_root': ade,
+            f'{split}_dataloader.dataset.data_prefix.img_path':
+            'images/training',
+            f'{split}_dataloader.dataset.data_prefix.seg_map_path':
+            'annotations/training'})
+    return out
+
+
+_NO_VAL = {'val_dataloader': None, 'val_cfg': None, 'val_evaluator': None}
+
+
+def _train(config, work_dir, options):
+    _run('tools/train.py', config, '--work-dir', work_dir,
+         *_options(options))
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def _det_train(root, epochs=DET_EPOCHS):
+    return {**_det_data(root), **_NO_VAL, 'train_cfg.max_epochs': epochs,
+            'train_cfg.val_interval': epochs,
+            'param_scheduler.1.T_max': epochs, 'param_scheduler.1.end': epochs,
+            'default_hooks.checkpoint.interval': epochs}
+
+
+def _test_metrics(config, checkpoint, work_dir, options, *flags):
+    stdout = _run('tools/test.py', config, checkpoint, '--work-dir',
+                  work_dir, *flags, *_options(options))
+    with open(stdout.split('metrics written to ')[-1].strip()) as f:
+        return json.load(f)
+
+
+def _export_and_check(config, ckpt, tmp_path, options, data, keys):
+    """Export with dynamic shapes, check the ops, parity on the photo at
+    two sizes, and toy-set metrics of both backends; returns the
+    figures."""
+    out = str(tmp_path / 'model.onnx')
+    result = export_model(osp.join(ROOT, config), out, checkpoint=ckpt,
+                          shape=SHAPES[0], dynamic=True, cfg_options=options)
+    assert nonstandard_ops(out) == []
+    figures = check_export(result, shapes=SHAPES)
+    assert [s[-2:] for s, _ in figures] == SHAPES
+    for shape, f in figures:
+        print(shape, format_figures(f))
+        assert failures(f) == [], (shape, f)
+    test_options = {**data, **options}
+    onnx = _test_metrics(config, out, str(tmp_path / 'onnx'), test_options,
+                         '--backend', 'onnxruntime')
+    torch_ = _test_metrics(config, ckpt, str(tmp_path / 'torch'),
+                           test_options)
+    assert onnx['backend'] == 'onnxruntime' and torch_['backend'] == 'pytorch'
+    for key, tol in keys.items():
+        print(key, 'onnxruntime', onnx[key], 'pytorch', torch_[key])
+        assert abs(onnx[key] - torch_[key]) <= tol, (key, onnx[key],
+                                                      torch_[key])
+    return figures, onnx, torch_
+
+
+@pytest.mark.slow
+def test_maskrcnn_export_parity_and_ap(toy_root, tmp_path):
+    ckpt = _train(MASKRCNN, str(tmp_path / 'train'), {
+        **_det_train(toy_root), 'param_scheduler.0.end': DET_EPOCHS // 2})
+    options = {'model.test_cfg.rcnn.score_thr': 0.001}
+    figures, onnx, _ = _export_and_check(
+        MASKRCNN, ckpt, tmp_path, options, _det_data(toy_root),
+        {'coco/bbox_mAP': 0.005, 'coco/segm_mAP': 0.005})
+    assert all(f['matched'] > 0 and 'mask_iou' in f for _, f in figures)
+    assert onnx['coco/bbox_mAP'] > 0.05 and onnx['coco/segm_mAP'] > 0.05
+
+
+@pytest.mark.slow
+def test_retinanet_export_parity_and_ap(toy_root, tmp_path):
+    ckpt = _train(RETINANET, str(tmp_path / 'train'), _det_train(toy_root))
+    options = {'model.test_cfg.score_thr': 0.001}
+    figures, onnx, _ = _export_and_check(
+        RETINANET, ckpt, tmp_path, options, _det_data(toy_root),
+        {'coco/bbox_mAP': 0.005})
+    assert all(f['matched'] > 0 for _, f in figures)
+    assert onnx['coco/bbox_mAP'] > 0.01
+
+
+@pytest.mark.slow
+def test_semantic_fpn_export_parity_and_miou(toy_root, tmp_path):
+    ckpt = _train(FPN, str(tmp_path / 'train'), {
+        **_seg_data(toy_root), **_NO_VAL, 'train_cfg.max_iters': SEG_ITERS,
+        'train_cfg.val_interval': SEG_ITERS,
+        'param_scheduler.0.end': SEG_ITERS // 3,
+        'param_scheduler.1.end': SEG_ITERS,
+        'default_hooks.checkpoint.interval': SEG_ITERS})
+    # mmseg reports mIoU in percent: 0.005 of a fraction is 0.5 point
+    figures, onnx, _ = _export_and_check(FPN, ckpt, tmp_path, {},
+                                         _seg_data(toy_root), {'mIoU': 0.5})
+    assert all(f['pixels'] > 0 for _, f in figures)
+    assert onnx['mIoU'] > 30
