@@ -1,7 +1,7 @@
 """Test a checkpoint with an mmhybrid config and print its metrics (box/mask
 AP, mIoU or top-1, as the config's evaluator says). Same flags as mmdet/mmseg
 ``tools/test.py``, plus ``--deploy`` (the model's deploy form) and ``--bf16``
-(CPU bf16 autocast; :mod:`mmhybrid.models.bf16`). The printed summary and
+(CPU bf16 autocast; :mod:`mmhybrid.deploy.bf16`). The printed summary and
 ``test_metrics.json`` say which form ran (``inference_form``). An evaluation
 without a usable number (no metric, NaN/Inf, COCO's -1, NaN/Inf model
 outputs: :func:`mmhybrid.apis.check_metrics`) exits 1, keeping what it

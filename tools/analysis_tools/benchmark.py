@@ -22,7 +22,7 @@ branches, decode head; "other" is the rest: data movement, post-processing)
 and the peak memory of one predict run alone. Forms: as trained (fp32),
 ``--deploy`` (the whole model's ``switch_to_deploy``), ``--bf16`` (the
 deploy form, else the model as trained, under CPU bf16 autocast with mmcv ops
-and box decoding in fp32: :func:`mmhybrid.models.bf16.enable_bf16`).
+and box decoding in fp32: :func:`mmhybrid.deploy.enable_bf16`).
 ``--baseline`` models (stock OpenMMLab configs; ``mmdet::``/``mmseg::``
 paths allowed) are timed as shipped, and in bf16 with ``--bf16``. All forms
 alternate every iteration in one window (ABBA), and every row gives its
@@ -49,7 +49,7 @@ Every window also alternates two plain GEMMs of 4096x512 by 512x512 (the
 size of SHViT's 1x1 convs at batch 16: 4096 stride-16 tokens, 224-448
 channels) in the same dtype, threads and process: ``torch.mm`` (the BLAS
 PyTorch was built with, MKL) and the same product as a channels-last 1x1
-:class:`~mmhybrid.models.deploy.FusedConv2d` (oneDNN on CPU, the library the
+:class:`~mmhybrid.deploy.FusedConv2d` (oneDNN on CPU, the library the
 deploy form runs on; on x86 CPUs that are not Intel's it can be the faster
 of the two). Each row reports the model's achieved rate (its mmengine FLOP
 count, one multiply-add = one FLOP, times images/s) and the fraction of each
@@ -74,7 +74,7 @@ from mmhybrid.apis import (TensorForward, build_model, config_task,
                            count_complexity, load_config, test_resolution)
 from mmhybrid.apis.task_timing import (PartTimer, count_predictions,
                                        predict_batch, task_input_size)
-from mmhybrid.models.deploy import FusedConv2d
+from mmhybrid.deploy import FusedConv2d
 from mmhybrid.utils import switch_to_deploy
 
 
@@ -458,7 +458,7 @@ class TimedPredict:
         self.switched = switch_to_deploy(model) if mode == 'deploy' else []
         self.ctx = nullcontext
         if dtype == 'bf16':
-            from mmhybrid.models.bf16 import bf16_autocast, enable_bf16
+            from mmhybrid.deploy import bf16_autocast, enable_bf16
             enable_bf16(model)
             self.ctx = bf16_autocast
         self.hw = shape or task_input_size(cfg, self.task)

@@ -11,7 +11,7 @@ does for its iPhone latency.
 
 Phases (on stderr): build (through ``mmhybrid.apis.build_model``; a
 checkpoint goes through the checked, safe loader), deploy
-(``mmhybrid.models.deploy.switch_to_deploy``: Conv+BN fusion, BN folding of
+(``mmhybrid.deploy.switch_to_deploy``: Conv+BN fusion, BN folding of
 the heads), trace (``torch.jit.trace`` at 1x3xHxW), convert
 (``coremltools.convert(..., convert_to='mlprogram')``), save, verify.
 
@@ -44,7 +44,7 @@ import torch
 
 from mmhybrid.apis import (TensorForward, add_trust_arg, apply_trust_arg,
                            build_model, config_task, load_config, run_cli)
-from mmhybrid.models.deploy import switch_to_deploy
+from mmhybrid.deploy import switch_to_deploy
 
 PROG = 'tools/deployment/export_coreml.py'
 INPUT_NAME = 'input'

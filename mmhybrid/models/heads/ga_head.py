@@ -29,7 +29,7 @@ from mmpretrain.models.utils import SELayer, make_divisible
 
 from ...registry import register_model
 from ..backbones.cswin import CSWinBlock
-from ..deploy import deploy_module
+from ...deploy import deploy_module
 from ..layers.weight_init import init_transformer_weights
 from ..utils import ga_convnext_classifier_convert
 
