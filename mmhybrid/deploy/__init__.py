@@ -20,7 +20,8 @@ in torch or the OpenMMLab packages.
 from .bf16 import bf16_autocast, bf16_islands, enable_bf16, to_float32
 from .onednn import onednn, onednn_status
 from .parts import PART_NAMES, ROLES, Part, Role, model_parts, part_num_classes
-from .passes import (BatchChunked, ChannelsLastForward, ConvResidual,
+from .passes import (BatchChunked, ChannelsLastForward,
+                     ChannelsLastLayerNorm2d, ConvResidual,
                      FusedConv2d, ParallelRoIAlign, deploy_backbone,
                      deploy_module, deploy_part, fuse_conv_act,
                      fuse_conv_modules, fuse_modules, fuse_residuals,
@@ -30,7 +31,8 @@ __all__ = [
     'switch_to_deploy', 'deploy_module', 'deploy_part', 'deploy_backbone',
     'fuse_modules', 'fuse_conv_act', 'fuse_conv_modules', 'to_fused_convs',
     'fuse_residuals', 'parallel_roi_align', 'FusedConv2d', 'ConvResidual',
-    'BatchChunked', 'ChannelsLastForward', 'ParallelRoIAlign',
+    'BatchChunked', 'ChannelsLastForward', 'ChannelsLastLayerNorm2d',
+    'ParallelRoIAlign',
     'enable_bf16', 'bf16_autocast', 'bf16_islands', 'to_float32',
     'model_parts', 'part_num_classes', 'Part', 'Role', 'ROLES', 'PART_NAMES',
     'onednn', 'onednn_status'

@@ -237,8 +237,9 @@ class BatchChunked(nn.Sequential):
         #: the budget per CPU thread for one member's widest map
         self.chunk_bytes = int(chunk_bytes)
 
-    def _chunk_size(self, module, x):
-        """Images per chunk for ``module`` on inputs like ``x``."""
+    def _chunk_size(self, module, x, batch):
+        """Images per chunk of a ``batch`` for ``module`` on inputs like
+        ``x``."""
         area = x.shape[2] * x.shape[3]
         widest = max((m.out_channels * area // (m.stride[0] * m.stride[1])
                       for m in module.modules()
@@ -246,7 +247,6 @@ class BatchChunked(nn.Sequential):
                      default=x.shape[1] * area)
         budget = self.chunk_bytes * torch.get_num_threads()
         n = max(1, budget // (4 * max(1, widest)))
-        batch = x.shape[0]
         return -(-batch // -(-batch // n))  # even chunks: 16 = 4 x 4
 
     @staticmethod
@@ -267,23 +267,49 @@ class BatchChunked(nn.Sequential):
                 torch.onnx.is_in_onnx_export() or \
                 torch.compiler.is_compiling():
             return super().forward(x)
-        chunks = [x]
-        for module in self:
-            chunks = self._rechunk(chunks, self._chunk_size(module,
-                                                            chunks[0]))
-            chunks = [module(c) for c in chunks]
+        members = list(self)
+        if not members:
+            return x
+        chunks, batch = [x], x.shape[0]
+        for module in members:
+            chunks = self._rechunk(
+                chunks, self._chunk_size(module, chunks[0], batch))
+            if module is not members[-1]:
+                chunks = [module(c) for c in chunks]
         if len(chunks) == 1:
-            return chunks[0]
-        fmt = torch.channels_last if chunks[0].is_contiguous(
-            memory_format=torch.channels_last) else torch.contiguous_format
-        c0 = chunks[0]
-        out = c0.new_empty(sum(c.shape[0] for c in chunks),
-                           *c0.shape[1:]).contiguous(memory_format=fmt)
-        i = 0
+            return members[-1](chunks[0])
+        # the last member's chunks go into the output as each is done
+        # (while it is in the cache)
+        out, i = None, 0
         for c in chunks:
-            out[i:i + c.shape[0]].copy_(c)
-            i += c.shape[0]
+            y = members[-1](c)
+            if out is None:
+                fmt = torch.channels_last if y.dim() == 4 and \
+                    y.is_contiguous(memory_format=torch.channels_last) \
+                    else torch.contiguous_format
+                out = torch.empty((batch, *y.shape[1:]), dtype=y.dtype,
+                                  device=y.device, memory_format=fmt)
+            out[i:i + y.shape[0]].copy_(y)
+            i += y.shape[0]
         return out
+
+
+class ChannelsLastLayerNorm2d(nn.Module):
+    """Deploy form of a LayerNorm over the channels of an NCHW map (mmpretrain's
+    ``LayerNorm2d``): the same ``F.layer_norm`` over the channels, with the
+    result left channels-last (mmpretrain's copies it back to contiguous
+    NCHW, which the channels-last convolutions after it would undo)."""
+
+    def __init__(self, norm):
+        super().__init__()
+        self.normalized_shape = tuple(norm.normalized_shape)
+        self.eps = norm.eps
+        self.weight, self.bias = norm.weight, norm.bias
+
+    def forward(self, x):
+        return F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape,
+                            self.weight, self.bias,
+                            self.eps).permute(0, 3, 1, 2)
 
 
 def fuse_modules(module):

@@ -20,7 +20,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import LayerNorm2d
 
-from ...deploy import BatchChunked
+from ...deploy import BatchChunked, ChannelsLastLayerNorm2d
 from ...registry import register_model
 from ..layers import CGSA, DCA, DSA, LWMHSA, Conv2dBN, make_divisible
 from .base import HybridBackbone
@@ -70,6 +70,16 @@ class HarmoVisionStage(nn.Sequential):
 
     def fuse(self):
         return BatchChunked(self, self.chunk_bytes)
+
+
+class StageNorm(LayerNorm2d):
+    """mmpretrain's ``LayerNorm2d`` closing layer3..5. Deploy:
+    :meth:`fuse` leaves its output channels-last
+    (:class:`~mmhybrid.deploy.ChannelsLastLayerNorm2d`), the layout the next
+    stage's convolutions take."""
+
+    def fuse(self):
+        return ChannelsLastLayerNorm2d(self)
 
 
 class HarmoVisionBlock(nn.Module):
@@ -463,7 +473,7 @@ class HarmoVision(HybridBackbone):
                                        skip=False)]
             layers += [HarmoVisionBlock(c, **block_cfg)
                        for _ in range(depths[i])]
-            layers.append(LayerNorm2d(c, eps=1e-6))
+            layers.append(StageNorm(c, eps=1e-6))
             self.add_module(f'layer{i + 3}', HarmoVisionStage(*layers))
         self.channels = ch[1:]
         self.out_channels = [ch[i + 1] for i in self.out_indices]
