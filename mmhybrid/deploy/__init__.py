@@ -12,13 +12,13 @@ inference form.
 * :mod:`.bf16` - CPU bf16 inference with float32 between the parts
   (:func:`enable_bf16`, :func:`bf16_autocast`);
 * :mod:`.onednn` - the one version-checked door to PyTorch's private oneDNN
-  ops (:func:`onednn`).
+  ops (:func:`onednn_ops`).
 
 Importing it imports neither mmdeploy nor onnxruntime, and changes nothing
 in torch or the OpenMMLab packages.
 """
 from .bf16 import bf16_autocast, bf16_islands, enable_bf16, to_float32
-from .onednn import onednn, onednn_status
+from .onednn import onednn_ops, onednn_status
 from .parts import PART_NAMES, ROLES, Part, Role, model_parts, part_num_classes
 from .passes import (BatchChunked, ChannelsLastForward,
                      ChannelsLastLayerNorm2d, ConvResidual,
@@ -35,5 +35,5 @@ __all__ = [
     'ParallelRoIAlign',
     'enable_bf16', 'bf16_autocast', 'bf16_islands', 'to_float32',
     'model_parts', 'part_num_classes', 'Part', 'Role', 'ROLES', 'PART_NAMES',
-    'onednn', 'onednn_status'
+    'onednn_ops', 'onednn_status'
 ]

@@ -4,11 +4,11 @@
 residual add and activation as one oneDNN kernel with weights packed once.
 PyTorch exposes that only through private ops (``torch.ops.mkldnn.*``, the
 ones its inductor uses), whose names and signatures may change between
-releases. They are called nowhere else than through :func:`onednn`, which
+releases. They are called nowhere else than through :func:`onednn_ops`, which
 checks once per process (lazily: importing mmhybrid runs nothing) that this
 torch has them with the signatures used here (torch version, op presence
 and one tiny convolution compared with ``F.conv2d``). Where the check fails
-:func:`onednn` returns None and the callers take the plain ops
+:func:`onednn_ops` returns None and the callers take the plain ops
 (``F.conv2d`` followed by the add and the activation), which compute the
 same; :func:`onednn_status` says why.
 """
@@ -17,7 +17,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-__all__ = ['OneDNN', 'onednn', 'onednn_status']
+__all__ = ['OneDNN', 'onednn_ops', 'onednn_status']
 
 #: the first torch release whose ``mkldnn._convolution_pointwise`` has the
 #: binary (add) overload with the signature used here
@@ -34,7 +34,7 @@ def _torch_version():
 
 class OneDNN:
     """The private oneDNN ops, behind a stable interface (see
-    :func:`onednn`)."""
+    :func:`onednn_ops`)."""
 
     def __init__(self):
         self._ops = torch.ops.mkldnn
@@ -105,7 +105,7 @@ def _checked():
         return _check()
 
 
-def onednn():
+def onednn_ops():
     """The oneDNN ops (a :class:`OneDNN`) if this torch has them as used
     here, else None (then take the plain ops). Checked once per
     process."""
@@ -113,5 +113,5 @@ def onednn():
 
 
 def onednn_status():
-    """``'ok'``, or why :func:`onednn` returns None."""
+    """``'ok'``, or why :func:`onednn_ops` returns None."""
     return _checked()[1]

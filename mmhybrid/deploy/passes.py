@@ -42,12 +42,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import fuse_conv_bn
 
-from .onednn import onednn
+from .onednn import onednn_ops
 from .parts import model_parts
 
 
 def _onednn_usable(x, weight):
-    """The oneDNN ops (:func:`~mmhybrid.deploy.onednn.onednn`) if its fused
+    """The oneDNN ops (:func:`~mmhybrid.deploy.onednn_ops`) if its fused
     convolution may run, else None: CPU float32/bfloat16 inference in eager
     mode, bfloat16 (an input or CPU autocast) only where oneDNN has bf16
     kernels for this CPU (AVX-512 or AVX-NE-CONVERT; without them PyTorch's
@@ -64,7 +64,7 @@ def _onednn_usable(x, weight):
             and not torch.jit.is_tracing() and not torch.jit.is_scripting()
             and not torch.onnx.is_in_onnx_export()):
         return None
-    ops = onednn()
+    ops = onednn_ops()
     return ops if ops is not None and (not bf16 or ops.bf16) else None
 
 
@@ -120,8 +120,9 @@ class FusedConv2d(nn.Conv2d):
     NCHW_MIN_REDUCTION = 512 * 9
 
     def prefers_nchw(self):
-        return (self.in_channels // self.groups * self.weight[0, 0].numel()
-                > self.NCHW_MIN_REDUCTION)
+        kh, kw = self.kernel_size
+        return self.in_channels // self.groups * kh * kw > \
+            self.NCHW_MIN_REDUCTION
 
     def forward(self, x, residual=None):
         if torch.compiler.is_compiling():  # inductor fuses on its own
@@ -129,9 +130,9 @@ class FusedConv2d(nn.Conv2d):
         if self.weight.is_contiguous() and self.prefers_nchw():
             return self._plain(x.contiguous(), residual)
         ops = _onednn_usable(x, self.weight) if (
-            self.padding_mode == 'zeros' and isinstance(self.padding, tuple)
-            and x.numel()) else None
-        if ops is not None:
+            self.padding_mode == 'zeros'
+            and isinstance(self.padding, tuple)) else None
+        if ops is not None and x.numel():
             bias = self.bias
             if torch.is_autocast_enabled('cpu'):
                 dtype = torch.get_autocast_dtype('cpu')
@@ -139,11 +140,15 @@ class FusedConv2d(nn.Conv2d):
                 bias = None if bias is None else bias.to(dtype)
             elif self.weight.dtype != x.dtype:
                 return self._plain(x, residual)
-            return ops.conv(
+            # oneDNN runs an activation after a fused add for ReLU only
+            post = self.act if residual is None or self.act == 'relu' \
+                else None
+            y = ops.conv(
                 x, self._packed_weight(ops, x), bias, self.padding,
                 self.stride, self.dilation, self.groups,
-                act=_ACTS[self.act][0] if self.act else None,
+                act=_ACTS[post][0] if post else None,
                 residual=None if residual is None else residual.to(x.dtype))
+            return _ACTS[self.act][1](y) if self.act and not post else y
         return self._plain(x, residual)
 
     def _packed_weight(self, ops, x):

@@ -217,7 +217,12 @@ class HybridBackbone(BaseModule):
         return module(x, *args)
 
     def _run_sequential(self, modules, x):
-        """Run ``modules`` in turn, each checkpointed when ``with_cp``."""
+        """Run ``modules`` in turn, each checkpointed when ``with_cp``;
+        without ``with_cp`` a stage (an ``nn.Module``) is called as a whole,
+        so that its deploy form (what its ``fuse()`` returned, e.g. a
+        :class:`~mmhybrid.deploy.BatchChunked`) runs as such."""
+        if not self.with_cp and isinstance(modules, torch.nn.Module):
+            return modules(x)
         for module in modules:
             x = self._checkpointed(module, x)
         return x

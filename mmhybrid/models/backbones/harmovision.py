@@ -492,8 +492,7 @@ class HarmoVision(HybridBackbone):
         x = self.stem(x)
         outs = []
         for i, layer in enumerate(self.stages()):
-            # a stage's own call: its deploy form runs on batch chunks
-            x = self._run_sequential(layer, x) if self.with_cp else layer(x)
+            x = self._run_sequential(layer, x)
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
