@@ -76,6 +76,9 @@ ROLES = {
     'auxiliary_head': Role(deploy=True, bf16='conv_seg'),
     'cls_head': Role(deploy=True, bf16='', timed=(('predict', ''), ),
                      classes=0),
+    # a module outside the named parts that a caller of model_parts asks
+    # for (its ``whole`` predicate), e.g. a bare backbone in a wrapper
+    'module': Role(deploy=True),
 }
 
 # attribute name -> role, at the top of a model (or anywhere outside a RoI
@@ -117,13 +120,17 @@ class Part:
         return ROLES[self.role]
 
 
-def model_parts(model):
+def model_parts(model, whole=None):
     """The :class:`Part` s of an OpenMMLab ``model``, in registration order
     (a RoI head before its members). Parts are found by their attribute
     names anywhere in the model (also inside wrappers such as DDP's
     ``module``); a part is not searched further, except a RoI head, whose
     members are parts. A ``ModuleList``/``ModuleDict`` under a part's name
-    (a cascade's heads, several auxiliary heads) stands for its members."""
+    (a cascade's heads, several auxiliary heads) stands for its members.
+    ``whole`` (optional): a predicate; a module outside the named parts for
+    which it holds is a part of role ``'module'``, not searched further
+    (deploy asks for the modules with a ``switch_to_deploy()`` of their
+    own)."""
     found = []
 
     def visit(module, prefix, names):
@@ -131,7 +138,10 @@ def model_parts(model):
             path = f'{prefix}{name}'
             role = names.get(name)
             if role is None:
-                visit(child, f'{path}.', _NAMES)
+                if whole is not None and whole(child):
+                    found.append(Part('module', path, child))
+                else:
+                    visit(child, f'{path}.', _NAMES)
                 continue
             members = [(f'{path}.{n}', m) for n, m in child.named_children()] \
                 if isinstance(child, (nn.ModuleList, nn.ModuleDict)) else \

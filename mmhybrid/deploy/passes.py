@@ -536,7 +536,8 @@ def parallel_roi_align(module):
 
 def switch_to_deploy(model):
     """The inference form of a whole model, in place: a module with its own
-    ``switch_to_deploy()`` (mmhybrid backbones, GA heads) takes it; any
+    ``switch_to_deploy()`` (mmhybrid backbones, GA heads; also one that is
+    not a named part, e.g. a bare backbone in a wrapper) takes it; any
     other part of an OpenMMLab model that its role deploys (backbone, neck,
     dense heads, RoI box/mask heads, decode and auxiliary heads, cls head:
     :func:`~mmhybrid.deploy.parts.model_parts`) becomes a deployed part
@@ -554,16 +555,20 @@ def switch_to_deploy(model):
     return done
 
 
+def _has_own_deploy(module):
+    return callable(getattr(module, 'switch_to_deploy', None))
+
+
 def _switch_parts(model):
-    if callable(getattr(model, 'switch_to_deploy', None)):
+    if _has_own_deploy(model):
         model.switch_to_deploy()
         return [type(model).__name__]
     done = []
-    for part in model_parts(model):
+    for part in model_parts(model, whole=_has_own_deploy):
         child = part.module
         if not part.traits.deploy or getattr(child, 'deploy', False):
             continue
-        if callable(getattr(child, 'switch_to_deploy', None)):
+        if _has_own_deploy(child):
             child.switch_to_deploy()
             done.append(type(child).__name__)
         elif any(p.dim() == 4 for p in child.parameters()) or \

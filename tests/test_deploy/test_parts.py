@@ -112,3 +112,16 @@ def test_switch_to_deploy_switches_the_deploy_roles():
         det.auxiliary_head.deploy
     # the data preprocessor's role is not deployed
     assert not getattr(det.data_preprocessor, 'deploy', False)
+
+
+def test_a_module_with_its_own_deploy_form_is_switched_anywhere():
+    """deploy asks model_parts for the modules with a switch_to_deploy()
+    of their own, outside the named parts too (a wrapped bare backbone)."""
+    from mmhybrid.apis import TensorForward
+    from mmhybrid.models import SHViT
+    wrapped = TensorForward(SHViT('s1').eval(), output='tuple')
+    assert model_parts(wrapped) == []
+    own = model_parts(wrapped, whole=lambda m: hasattr(m, 'switch_to_deploy'))
+    assert [(p.role, p.name) for p in own] == [('module', 'model')]
+    assert switch_to_deploy(wrapped) == ['SHViT']
+    assert wrapped.model.deploy
