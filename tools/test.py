@@ -1,7 +1,7 @@
 """Test a checkpoint with an mmhybrid config and print its metrics (box/mask
 AP, mIoU or top-1, as the config's evaluator says). Same flags as mmdet/mmseg
 ``tools/test.py``, plus ``--deploy`` (the model's deploy form), ``--bf16``
-(CPU bf16 autocast; :mod:`mmhybrid.models.bf16`) and ``--backend
+(CPU bf16 autocast; :mod:`mmhybrid.deploy.bf16`) and ``--backend
 onnxruntime`` (CHECKPOINT is then an ONNX file of
 ``tools/deployment/export_onnx.py --dynamic``, run by onnxruntime as
 mmdeploy's ``tools/test.py`` runs it: :func:`mmhybrid.deploy.use_onnxruntime`). The printed summary and

@@ -14,7 +14,7 @@ from mmhybrid.apis import (TensorForward, build_model, config_task,
                            count_complexity, load_config, test_resolution)
 from mmhybrid.apis.task_timing import (PartTimer, count_predictions,
                                        predict_batch, task_input_size)
-from mmhybrid.utils import switch_to_deploy
+from mmhybrid.deploy import switch_to_deploy
 
 from .timing import (GEMM_MKN, Timed, gemm_rate, gemm_timers,
                      peak_memory_mb, reset_peak_memory, run_window,
@@ -247,7 +247,7 @@ class TimedPredict:
         self.switched = switch_to_deploy(model) if mode == 'deploy' else []
         self.ctx = nullcontext
         if dtype == 'bf16':
-            from mmhybrid.utils import bf16_autocast, enable_bf16
+            from mmhybrid.deploy import bf16_autocast, enable_bf16
             enable_bf16(model)
             self.ctx = bf16_autocast
         self.hw = shape or task_input_size(cfg, self.task)

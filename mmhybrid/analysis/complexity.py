@@ -7,7 +7,7 @@ import re
 from mmhybrid.apis import (build_model, count_complexity, load_config,
                            test_resolution)
 from mmhybrid.engine.model_index import recipe_cards
-from mmhybrid.utils import switch_to_deploy
+from mmhybrid.deploy import switch_to_deploy
 
 __all__ = ['measure_complexity', 'config_input_size', 'complexity_report',
            'classifier_configs', 'measure_config', 'model_table_markdown',

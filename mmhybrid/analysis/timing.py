@@ -127,7 +127,7 @@ def gemm_timers(device, dtype):
     (oneDNN on CPU, the library the deploy form runs on; M = batch 16 x 16 x
     16)."""
     # the one place the analysis reaches the deploy form's fused conv
-    from mmhybrid.models.deploy import FusedConv2d
+    from mmhybrid.deploy import FusedConv2d
     m, k, n = GEMM_MKN
     a = torch.randn(m, k, device=device)
     b = torch.randn(k, n, device=device)

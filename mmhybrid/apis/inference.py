@@ -184,17 +184,6 @@ def _palette_for(classes, palette):
     return palette
 
 
-def _num_classes(model):
-    """The number of classes the model's head predicts, if it says."""
-    for path in ('head', 'decode_head', 'roi_head.bbox_head', 'bbox_head'):
-        module = model
-        for name in path.split('.'):
-            module = getattr(module, name, None)
-        if isinstance(getattr(module, 'num_classes', None), int):
-            return module.num_classes
-    return None
-
-
 def _build_inferencer(task, cfg, device, palette):
     if task == 'detection':
         from mmdet.apis import DetInferencer
@@ -284,7 +273,8 @@ class ImagePredictor:
             self.inferencer = _build_inferencer(self.task, cfg, self.device,
                                                 palette)
         self.checkpoint = checkpoint
-        num_classes = _num_classes(self.inferencer.model)
+        from mmhybrid.deploy import part_num_classes
+        num_classes = part_num_classes(self.inferencer.model)
         if max_size is not None and int(max_size) < 1:
             raise ValueError(f'max_size must be a positive number of pixels, '
                              f'got {max_size!r}')
@@ -300,7 +290,7 @@ class ImagePredictor:
             metas.append(('checkpoint', checkpoint_dataset_meta(ckpt)))
         metas.append(('config', _config_dataset_meta(cfg, self.task)))
         if self.deploy or self.bf16:
-            from mmhybrid.utils import enable_bf16, switch_to_deploy
+            from mmhybrid.deploy import enable_bf16, switch_to_deploy
             if self.deploy:  # first: it may replace modules
                 switch_to_deploy(self.inferencer.model)
             if self.bf16:
@@ -413,7 +403,8 @@ class ImagePredictor:
         scale = self.max_size / max(h, w)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         why = ''
-        num_classes = _num_classes(self.inferencer.model)
+        from mmhybrid.deploy import part_num_classes
+        num_classes = part_num_classes(self.inferencer.model)
         if self.task == 'segmentation' and num_classes:
             need = (_SEG_BYTES_PER_PIXEL + 4 * num_classes) * h * w
             why = (f'; segmenting it at full size would take about '

@@ -9,8 +9,10 @@ Used by ``tools/analysis_tools/benchmark.py CONFIG --task``; the pieces:
   preprocessor, the model and its post-processing (box decoding, NMS, mask
   pasting, logit resizing);
 * :class:`PartTimer` - wall time per part (backbone, neck, RPN, RoI heads,
-  decode head, ...), recorded by hooks on the parts' ``__call__`` and by
-  wrapping their ``predict*`` methods (nothing on the model class changes);
+  decode head, ...; the parts and what is timed of each:
+  :mod:`mmhybrid.deploy.parts`), recorded by hooks on the parts'
+  ``__call__`` and by wrapping their ``predict*`` methods (nothing on the
+  model class changes);
 * :func:`task_input_size` - the image size a config's test pipeline feeds
   its model.
 """
@@ -19,26 +21,7 @@ from collections import OrderedDict
 
 import torch
 
-# (label, attribute path from the model, what is timed): 'call' is the
-# module's __call__ (hooks, so deploy hooks count), otherwise the named
-# method. A label with a leading '.' is a sub-part of the part above it.
-PARTS = (
-    ('data_preprocessor', 'data_preprocessor', 'call'),
-    ('backbone', 'backbone', 'call'),
-    ('neck', 'neck', 'call'),
-    ('rpn_head', 'rpn_head', 'predict'),
-    ('.convs', 'rpn_head', 'call'),
-    ('roi_head', 'roi_head', 'predict'),
-    ('.bbox RoIAlign', 'roi_head.bbox_roi_extractor', 'call'),
-    ('.bbox head', 'roi_head.bbox_head', 'call'),
-    ('.mask RoIAlign', 'roi_head.mask_roi_extractor', 'call'),
-    ('.mask head', 'roi_head.mask_head', 'call'),
-    ('bbox_head', 'bbox_head', 'predict'),
-    ('.convs', 'bbox_head', 'call'),
-    ('decode_head', 'decode_head', 'predict'),
-    ('head', 'head', 'predict'),
-)
-
+from mmhybrid.deploy import model_parts
 
 def _sync(device):
     if device.type == 'cuda':
@@ -46,9 +29,10 @@ def _sync(device):
 
 
 class PartTimer:
-    """Accumulates the wall time of each part of ``model`` present in
-    :data:`PARTS` while ``recording`` is True. Use as a context manager:
-    hooks and method wrappers are removed on exit."""
+    """Accumulates the wall time of each part of ``model`` (its
+    :func:`~mmhybrid.deploy.model_parts` whose role says what to time)
+    while ``recording`` is True. Use as a context manager: hooks and method
+    wrappers are removed on exit."""
 
     def __init__(self, model, device):
         self.model, self.device = model, device
@@ -57,27 +41,30 @@ class PartTimer:
         self._undo = []
 
     def parts(self):
-        """``[(label, module, how)]`` for the parts this model has; a
-        sub-part's label is ``parent.sub``."""
-        out, parent = [], None
-        for label, path, how in PARTS:
-            m = self.model
-            for attr in path.split('.'):
-                m = getattr(m, attr, None)
-            ok = isinstance(m, torch.nn.Module) and (
-                how == 'call' or callable(getattr(m, how, None)))
-            if label.startswith('.'):
-                if ok and parent is not None and \
-                        (path + '.').startswith(parent[1] + '.'):
-                    out.append((parent[0] + label, m, how))
+        """``[(label, module, how)]`` for the parts this model has, in the
+        model's order; ``how`` is ``'call'`` (the module's ``__call__``) or
+        the name of the method timed. A sub-part's label is
+        ``parent.sub`` (a dense head's convolutions: ``rpn_head.convs``; a
+        RoI head's members: ``roi_head.bbox RoIAlign``...); a cascade's
+        stages add up under one label."""
+        out, roi = [], None
+        for part in model_parts(self.model):
+            traits = part.traits
+            if part.role == 'roi_head':
+                roi = part.name
+            if traits.roi_label is not None:
+                if roi is None or not part.name.startswith(roi + '.'):
+                    continue
+                base = f'{roi}.{traits.roi_label}'
             else:
-                parent = (label, path) if ok else None
-                if ok:
-                    out.append((label, m, how))
+                base = part.name
+            for how, suffix in traits.timed:
+                if how == 'call' or callable(getattr(part.module, how, None)):
+                    out.append((base + suffix, part.module, how))
         return out
 
     def mean_ms(self, iters):
-        """``{label: ms per iteration}`` in :data:`PARTS` order."""
+        """``{label: ms per iteration}`` in :meth:`parts` order."""
         return {label: 1000 * self.times[label] / iters
                 for label, _, _ in self.parts() if label in self.times}
 

@@ -1,20 +1,65 @@
-"""The deploy package. Export (ONNX through mmdeploy, parity and speed with
-onnxruntime): :mod:`mmhybrid.deploy.export`; Core ML:
-:mod:`mmhybrid.deploy.coreml` (``from mmhybrid.deploy import coreml``)."""
-from . import coreml
-from .export import (TOLERANCES, ExportError, ExportResult, build_backbone,
-                     build_classifier, build_deploy_config, check_export,
-                     compare, create_input, export, export_model, failing_op,
-                     failures, format_figures, nonstandard_ops, onnx_session,
-                     randomize_norms, run_onnx, run_session,
-                     sample_image, tensor_parity, time_onnx_vs_torch,
-                     use_onnxruntime)
+"""mmhybrid's deploy package: everything that turns a trained model into its
+inference form.
+
+* :mod:`.passes` - the deploy passes (timm's ``fuse()`` idiom: modules are
+  replaced, training forwards are untouched) and the fused modules they
+  produce (:class:`FusedConv2d`, :class:`ConvResidual`,
+  :class:`BatchChunked`, :class:`ParallelRoIAlign`); :func:`switch_to_deploy`
+  switches a whole model, :func:`deploy_part` one backbone, neck or head;
+* :mod:`.parts` - the one description of an OpenMMLab model's parts
+  (:func:`model_parts`), which deploy, bf16, part timing and the predictor
+  read;
+* :mod:`.bf16` - CPU bf16 inference with float32 between the parts
+  (:func:`enable_bf16`, :func:`bf16_autocast`);
+* :mod:`.onednn` - the one version-checked door to PyTorch's private oneDNN
+  ops (:func:`onednn_ops`);
+* :mod:`.export` - ONNX export: backbones and classifiers as tensors, whole
+  detectors and segmentors through mmdeploy; parity and speed against
+  PyTorch with onnxruntime; an onnxruntime model for ``tools/test.py``;
+* :mod:`.coreml` - Core ML export (``from mmhybrid.deploy import coreml``).
+
+The export names (and ``coreml``) are loaded on first use, so that importing
+this package imports neither :mod:`mmhybrid.apis` nor :mod:`mmhybrid.models`.
+
+Importing it imports neither mmdeploy nor onnxruntime, and changes nothing
+in torch or the OpenMMLab packages.
+"""
+from .bf16 import bf16_autocast, bf16_islands, enable_bf16, to_float32
+from .onednn import onednn_ops, onednn_status
+from .parts import PART_NAMES, ROLES, Part, Role, model_parts, part_num_classes
+from .passes import (BatchChunked, ChannelsLastForward,
+                     ChannelsLastLayerNorm2d, ConvResidual,
+                     FusedConv2d, ParallelRoIAlign, deploy_backbone,
+                     deploy_module, deploy_part, fuse_conv_act,
+                     fuse_conv_modules, fuse_modules, fuse_residuals,
+                     parallel_roi_align, switch_to_deploy, to_fused_convs)
 
 __all__ = [
-    'coreml', 'ExportError', 'ExportResult', 'build_backbone', 'build_classifier',
+    'switch_to_deploy', 'deploy_module', 'deploy_part', 'deploy_backbone',
+    'fuse_modules', 'fuse_conv_act', 'fuse_conv_modules', 'to_fused_convs',
+    'fuse_residuals', 'parallel_roi_align', 'FusedConv2d', 'ConvResidual',
+    'BatchChunked', 'ChannelsLastForward', 'ChannelsLastLayerNorm2d',
+    'ParallelRoIAlign',
+    'enable_bf16', 'bf16_autocast', 'bf16_islands', 'to_float32',
+    'model_parts', 'part_num_classes', 'Part', 'Role', 'ROLES', 'PART_NAMES',
+    'onednn_ops', 'onednn_status'
+]
+
+#: names of :mod:`.export`, loaded on first use (PEP 562)
+_EXPORT_NAMES = (
+    'ExportError', 'ExportResult', 'build_backbone', 'build_classifier',
     'build_deploy_config', 'create_input', 'export', 'export_model',
     'failing_op', 'nonstandard_ops', 'randomize_norms', 'run_onnx',
-    'sample_image', 'tensor_parity',
-    'TOLERANCES', 'check_export', 'compare', 'failures', 'format_figures',
-    'onnx_session', 'run_session', 'time_onnx_vs_torch', 'use_onnxruntime'
-]
+    'sample_image', 'tensor_parity', 'TOLERANCES', 'check_export', 'compare',
+    'failures', 'format_figures', 'onnx_session', 'run_session',
+    'time_onnx_vs_torch', 'use_onnxruntime', 'OnnxRuntimeModel')
+__all__ += list(_EXPORT_NAMES) + ['coreml']
+
+
+def __getattr__(name):
+    import importlib
+    if name == 'coreml':
+        return importlib.import_module('.coreml', __name__)
+    if name in _EXPORT_NAMES:
+        return getattr(importlib.import_module('.export', __name__), name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

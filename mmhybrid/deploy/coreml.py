@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from mmhybrid.apis import TensorForward, build_model, config_task, load_config
-from mmhybrid.utils import switch_to_deploy
+from mmhybrid.deploy.passes import switch_to_deploy
 
 INPUT_NAME = 'input'
 NO_PARITY = ('prediction parity: NOT measured. coremltools cannot compile '

@@ -161,8 +161,8 @@ def inference_form(deploy=False, bf16=False):
 class InferenceFormHook(Hook):
     """Test the model in its inference form: before the test loop runs (the
     checkpoint is loaded by then), switch ``runner.model`` to its deploy
-    form (:func:`~mmhybrid.utils.switch_to_deploy`) and/or prepare it for CPU
-    bf16 (:func:`~mmhybrid.utils.enable_bf16`; the test loop's ``fp16`` is
+    form (:func:`~mmhybrid.deploy.switch_to_deploy`) and/or prepare it for CPU
+    bf16 (:func:`~mmhybrid.deploy.enable_bf16`; the test loop's ``fp16`` is
     set, so mmengine runs ``test_step`` under autocast, which on the CPU is
     bf16). The form is logged before and after the test.
 
@@ -183,7 +183,7 @@ class InferenceFormHook(Hook):
     def __init__(self, deploy=False, bf16=False):
         self.deploy = bool(deploy)
         self.bf16 = bool(bf16)
-        #: what :func:`~mmhybrid.utils.switch_to_deploy` switched
+        #: what :func:`~mmhybrid.deploy.switch_to_deploy` switched
         self.deployed = []
         #: the modules whose outputs are cast back to float32
         self.islands = []
@@ -193,7 +193,7 @@ class InferenceFormHook(Hook):
         return inference_form(self.deploy, self.bf16)
 
     def before_test(self, runner):
-        from mmhybrid.utils import enable_bf16, switch_to_deploy
+        from mmhybrid.deploy import enable_bf16, switch_to_deploy
         model = runner.model
         model = getattr(model, 'module', model)  # DDP and other wrappers
         if self.bf16:

@@ -33,7 +33,8 @@ import argparse
 import os.path as osp
 import sys
 
-from mmhybrid.apis import add_trust_arg, apply_trust_arg, run_cli
+from mmhybrid.apis import (add_backbone_args, add_trust_arg, apply_trust_arg,
+                           run_cli)
 from mmhybrid.deploy import coreml
 
 PROG = 'tools/deployment/export_coreml.py'
@@ -49,9 +50,7 @@ def parse_args(argv=None):
     parser.add_argument('--checkpoint', help='checkpoint to load (a full '
                         'model for a config; a backbone state dict or a '
                         "checkpoint with 'backbone.' keys for --backbone)")
-    parser.add_argument('--backbone', help='backbone type: SHViT, CSWin, '
-                        'HarmoVision, HAMViT')
-    parser.add_argument('--arch', help='backbone arch (e.g. s1, t, n)')
+    add_backbone_args(parser, help='a bare backbone instead of a config')
     parser.add_argument('--out-indices', type=int, nargs='+',
                         help='backbone outputs to export (default: the '
                         "backbone's own default)")

@@ -32,13 +32,12 @@ import sys
 
 import torch
 
-from mmhybrid.apis import config_task, load_config
+from mmhybrid.apis import add_backbone_args, config_task, load_config
 from mmhybrid.deploy import (TOLERANCES, ExportError, build_backbone,
                              build_classifier, check_export, export,
                              export_model, failures, format_figures,
                              randomize_norms, tensor_parity,
-                             time_onnx_vs_torch)
-from mmhybrid.utils import switch_to_deploy
+                             switch_to_deploy, time_onnx_vs_torch)
 
 WHOLE_TASKS = ('detection', 'segmentation')
 
@@ -54,10 +53,7 @@ def parse_args(argv=None):
     parser.add_argument('--checkpoint', help='checkpoint to load (a full '
                         'model for a config, a backbone state dict or a '
                         "checkpoint with 'backbone.' keys for --backbone)")
-    parser.add_argument('--backbone',
-                        help='backbone type: SHViT, CSWin, HarmoVision, '
-                        'HAMViT')
-    parser.add_argument('--arch', help='backbone arch (e.g. s1, t, n, base)')
+    add_backbone_args(parser, help='a bare backbone instead of a config')
     parser.add_argument('--out-indices', type=int, nargs='+',
                         help='backbone outputs to export (default: the '
                         "backbone's own default)")

@@ -28,7 +28,7 @@ import torch.nn as nn
 
 from mmhybrid.apis import (TensorForward, build_model, config_task,
                            load_config)
-from mmhybrid.utils import switch_to_deploy
+from mmhybrid.deploy.passes import switch_to_deploy
 
 #: tasks exported whole through mmdeploy, and mmdeploy's codebase for each
 MMDEPLOY_TASKS = {'detection': ('mmdet', 'ObjectDetection'),

@@ -10,7 +10,7 @@ import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..deploy import deploy_backbone
+from ...deploy import deploy_backbone
 from ..utils import load_pretrained
 
 
@@ -200,14 +200,14 @@ class HybridBackbone(BaseModule):
 
     def switch_to_deploy(self):
         """Turn the model into its inference form, in place, by the module
-        passes of :mod:`mmhybrid.models.deploy`; in eval mode the outputs are
+        passes of :mod:`mmhybrid.deploy`; in eval mode the outputs are
         unchanged (up to float rounding).
 
         Every BatchNorm is folded into its convolution (modules with a
         ``fuse()`` method fold themselves, e.g. SHViT's depthwise residuals
         into one conv), a ReLU/SiLU or residual add that follows a
         convolution runs inside it
-        (:class:`~mmhybrid.models.deploy.FusedConv2d`: one oneDNN kernel with
+        (:class:`~mmhybrid.deploy.FusedConv2d`: one oneDNN kernel with
         packed weights on CPU), weights and activations are channels-last.
         Outputs stay contiguous NCHW (mmcv's ops, e.g. RoIAlign, assume it).
         Not for training: the BN statistics are gone.
@@ -221,7 +221,12 @@ class HybridBackbone(BaseModule):
         return module(x, *args)
 
     def _run_sequential(self, modules, x):
-        """Run ``modules`` in turn, each checkpointed when ``with_cp``."""
+        """Run ``modules`` in turn, each checkpointed when ``with_cp``;
+        without ``with_cp`` a stage (an ``nn.Module``) is called as a whole,
+        so that its deploy form (what its ``fuse()`` returned, e.g. a
+        :class:`~mmhybrid.deploy.BatchChunked`) runs as such."""
+        if not self.with_cp and isinstance(modules, torch.nn.Module):
+            return modules(x)
         for module in modules:
             x = self._checkpointed(module, x)
         return x

@@ -11,7 +11,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from ...registry import register_model
-from ..deploy import deploy_backbone
+from ...deploy import deploy_backbone
 
 _RECORD = '_block_taps_output'
 

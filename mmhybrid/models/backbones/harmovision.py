@@ -20,6 +20,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import LayerNorm2d
 
+from ...deploy import BatchChunked, ChannelsLastLayerNorm2d
 from ...registry import register_model
 from ..layers import CGSA, DCA, DSA, LWMHSA, Conv2dBN, make_divisible
 from .base import HybridBackbone
@@ -54,8 +55,31 @@ class InvertedResidual(nn.Module):
 
     def residual_body(self):
         """Deploy: the skip is added inside ``red_1x1``'s kernel
-        (:func:`mmhybrid.models.deploy.fuse_residuals`)."""
+        (:func:`mmhybrid.deploy.fuse_residuals`)."""
         return self.block if self.use_res_connect else None
+
+
+class HarmoVisionStage(nn.Sequential):
+    """The stem or one layer of :class:`HarmoVision` (an ``nn.Sequential``).
+    Deploy: :meth:`fuse` makes it a :class:`~mmhybrid.deploy.BatchChunked`
+    (each member on batch chunks whose widest map fits ``chunk_bytes`` per
+    CPU thread; same arithmetic per image)."""
+
+    #: the per-thread budget of the deploy form's batch chunks
+    chunk_bytes = 8 << 20
+
+    def fuse(self):
+        return BatchChunked(self, self.chunk_bytes)
+
+
+class StageNorm(LayerNorm2d):
+    """mmpretrain's ``LayerNorm2d`` closing layer3..5. Deploy:
+    :meth:`fuse` leaves its output channels-last
+    (:class:`~mmhybrid.deploy.ChannelsLastLayerNorm2d`), the layout the next
+    stage's convolutions take."""
+
+    def fuse(self):
+        return ChannelsLastLayerNorm2d(self)
 
 
 class HarmoVisionBlock(nn.Module):
@@ -426,10 +450,11 @@ class HarmoVision(HybridBackbone):
         self.output_stride = output_stride
 
         ch, ex, depths = arch['channels'], arch['expansions'], arch['depths']
-        self.stem = nn.Sequential(Conv2dBN(in_channels, ch[0], 3, 2, 1),
-                                  nn.SiLU())
-        self.layer1 = nn.Sequential(InvertedResidual(ch[0], ch[1], 1, ex[0]))
-        self.layer2 = nn.Sequential(*[
+        self.stem = HarmoVisionStage(Conv2dBN(in_channels, ch[0], 3, 2, 1),
+                                     nn.SiLU())
+        self.layer1 = HarmoVisionStage(
+            InvertedResidual(ch[0], ch[1], 1, ex[0]))
+        self.layer2 = HarmoVisionStage(*[
             InvertedResidual(ch[1] if i == 0 else ch[2], ch[2],
                              2 if i == 0 else 1, ex[1]) for i in range(3)
         ])
@@ -448,8 +473,8 @@ class HarmoVision(HybridBackbone):
                                        skip=False)]
             layers += [HarmoVisionBlock(c, **block_cfg)
                        for _ in range(depths[i])]
-            layers.append(LayerNorm2d(c, eps=1e-6))
-            self.add_module(f'layer{i + 3}', nn.Sequential(*layers))
+            layers.append(StageNorm(c, eps=1e-6))
+            self.add_module(f'layer{i + 3}', HarmoVisionStage(*layers))
         self.channels = ch[1:]
         self.out_channels = [ch[i + 1] for i in self.out_indices]
         self._freeze_stages()
@@ -464,9 +489,6 @@ class HarmoVision(HybridBackbone):
                 for i, c in enumerate(self.channels)]
 
     def forward(self, x):
-        if self.deploy and not (torch.is_grad_enabled()
-                                or torch.jit.is_tracing()):
-            return self._forward_deploy(x)
         x = self.stem(x)
         outs = []
         for i, layer in enumerate(self.stages()):
@@ -475,63 +497,21 @@ class HarmoVision(HybridBackbone):
                 outs.append(x)
         return tuple(outs)
 
-    #: Deploy: every module (stem, MV2, block) runs on batch chunks whose
-    #: widest intermediate map (per image: its widest convolution's output
-    #: channels x its input area, fp32) takes at most this many bytes, so
-    #: that the MV2 expansions (6x the width at stride 4 for -s) stay in
-    #: the cache instead of making a round trip to memory (and fresh pages)
-    #: per layer. The same arithmetic per image: outputs do not change.
-    #: Per CPU thread (the budget grows with ``torch.get_num_threads()``);
-    #: on other devices the batch is not split.
-    deploy_chunk_bytes = 8 << 20
+    @property
+    def deploy_chunk_bytes(self):
+        """Deploy: every module (stem, MV2, block) runs on batch chunks
+        whose widest intermediate map (per image: its widest convolution's
+        output channels x output area, fp32) takes at most this many bytes
+        per CPU thread, so that the MV2 expansions (6x the width at stride 4
+        for -s) stay in the cache (:class:`~mmhybrid.deploy.BatchChunked`,
+        the stages' :meth:`HarmoVisionStage.fuse`). Setting it sets every
+        stage's budget, before or after ``switch_to_deploy()``."""
+        return self.stem.chunk_bytes
 
-    def _chunk_size(self, module, x):
-        if x.device.type != 'cpu':  # accelerators want the whole batch
-            return x.shape[0]
-        widest = max((m.out_channels for m in module.modules()
-                      if isinstance(m, nn.Conv2d)), default=x.shape[1])
-        budget = self.deploy_chunk_bytes * torch.get_num_threads()
-        return max(1, budget // (4 * widest * x.shape[2] * x.shape[3]))
-
-    @staticmethod
-    def _rechunk(chunks, n):
-        """The batch in chunks of ``n`` images (the last may be smaller):
-        smaller chunks are views, larger ones concatenated."""
-        if all(c.shape[0] == n for c in chunks[:-1]) and \
-                chunks[-1].shape[0] <= n:
-            return chunks
-        if all(c.shape[0] % n == 0 for c in chunks[:-1]):
-            return [p for c in chunks for p in c.split(n)]
-        return list(torch.cat(chunks).split(n))
-
-    @staticmethod
-    def _gather(chunks):
-        """The chunks as one contiguous NCHW map (what the deploy form
-        returns): concatenation and layout change in one copy."""
-        if len(chunks) == 1:
-            return chunks[0].contiguous()
-        c0 = chunks[0]
-        out = c0.new_empty(sum(c.shape[0] for c in chunks), *c0.shape[1:])
-        i = 0
-        for c in chunks:
-            out[i:i + c.shape[0]].copy_(c)
-            i += c.shape[0]
-        return out
-
-    def _forward_deploy(self, x):
-        """The deploy forward: :meth:`forward` module by module on batch
-        chunks (:attr:`deploy_chunk_bytes`)."""
-        chunks, outs, batch = [x], [], x.shape[0]
-        for i, layer in enumerate(self.stages()):
-            for module in ([self.stem] if i == 0 else []) + list(layer):
-                n = self._chunk_size(module, chunks[0])
-                if module is self.stem:  # 3x3 stride 2: the output's area
-                    n *= 4
-                n = -(-batch // -(-batch // n))  # even chunks: 16 = 4 x 4
-                chunks = [module(c) for c in self._rechunk(chunks, n)]
-            if i in self.out_indices:
-                outs.append(self._gather(chunks))
-        return tuple(outs)
+    @deploy_chunk_bytes.setter
+    def deploy_chunk_bytes(self, value):
+        for stage in [self.stem] + self.stages():
+            stage.chunk_bytes = int(value)
 
     def _frozen_modules(self):
         return [self.stem] + self.stages()[:self.frozen_stages]

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from ...registry import register_model
-from ..deploy import FusedConv2d
+from ...deploy import FusedConv2d
 from ..layers import Conv2dBN, make_divisible
 from ..layers.attention_map import AttentionMap
 from ..utils.ckpt_convert import ClassifierConverter
@@ -24,7 +24,7 @@ from .base import HybridBackbone
 class Residual(nn.Module):
     """``x + m(x)``; a depthwise 3x3 Conv2dBN inside fuses to one conv, any
     other ``m`` ending in a conv gets the add inside that conv's kernel
-    (:func:`mmhybrid.models.deploy.fuse_residuals`)."""
+    (:func:`mmhybrid.deploy.fuse_residuals`)."""
 
     def __init__(self, m):
         super().__init__()

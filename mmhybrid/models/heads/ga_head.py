@@ -33,7 +33,7 @@ from mmpretrain.models.heads import ClsHead
 from mmpretrain.models.utils import SELayer, make_divisible
 
 from ...registry import register_model
-from ..deploy import deploy_module
+from ...deploy import deploy_module
 from ..layers.cswin_block import CSWinBlock
 from ..layers.weight_init import init_transformer_weights
 from ..utils.ckpt_convert import ClassifierConverter, first_conversion

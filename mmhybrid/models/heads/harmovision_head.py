@@ -4,7 +4,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.heads import ClsHead
 
 from ...registry import register_model
-from ..deploy import deploy_module
+from ...deploy import deploy_module
 from ..layers import Conv2dBN
 
 

@@ -1,6 +1,6 @@
 """Conv+BN and BN+Linear pairs (training bricks); each ``fuse()`` returns
 the single layer it folds into for inference (see
-:mod:`mmhybrid.models.deploy`)."""
+:mod:`mmhybrid.deploy`)."""
 import copy
 
 import torch

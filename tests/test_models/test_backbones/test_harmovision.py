@@ -8,6 +8,7 @@ import torch.nn as nn
 from mmengine.analysis import get_model_complexity_info
 from mmengine.registry import init_default_scope
 
+from mmhybrid.deploy import BatchChunked
 from mmhybrid.models import HarmoVision, HarmoVisionClsHead
 from mmhybrid.models.backbones.harmovision import (HarmoVisionBlock,
                                                   LWMHSADeploy)
@@ -246,6 +247,10 @@ def test_deploy_equals_eval(arch):
     blocks, calls = _assert_deploy_equals_eval(model.eval(),
                                                torch.randn(3, 3, 97, 131))
     assert all(isinstance(b.lw_mhsa, LWMHSADeploy) for b in blocks)
+    # the stages' fuse() made them batch-chunked, with the budget set above
+    stages = [model.stem] + model.stages()
+    assert all(type(s) is BatchChunked and s.chunk_bytes == 1 << 20
+               for s in stages)
     assert len(calls) >= 2 * len(blocks)  # window attention ran as SDPA
 
 

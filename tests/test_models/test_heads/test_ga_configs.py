@@ -46,7 +46,7 @@ def test_block_taps_backbones_deploy_to_the_same_function(name):
     import torch.nn as nn
 
     from mmhybrid.apis import build_model
-    from mmhybrid.models.deploy import switch_to_deploy
+    from mmhybrid.deploy import switch_to_deploy
     model = build_model(
         osp.join(ROOT, 'configs', f'imagenet_ga_{name}.py'))
     for m in model.modules():  # non-trivial BN statistics

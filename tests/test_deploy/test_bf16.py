@@ -1,4 +1,4 @@
-"""CPU bf16 inference (mmhybrid.models.bf16): the islands (backbone, neck,
+"""CPU bf16 inference (mmhybrid.deploy.bf16): the islands (backbone, neck,
 heads) compute in bf16 and hand float32 on, so mmcv's NMS and RoIAlign, box
 decoding and the seg-logit resize run in float32; InferenceFormHook applies
 it (and deploy) to a Runner's model before the test loop."""
@@ -13,7 +13,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmhybrid.apis import ImagePredictor, build_model
 from mmhybrid.engine import InferenceFormHook, inference_form
-from mmhybrid.models.bf16 import _float32_outputs, bf16_islands, to_float32
+from mmhybrid.deploy.bf16 import _float32_outputs, bf16_islands, to_float32
 from mmhybrid.utils import bf16_autocast, enable_bf16, switch_to_deploy
 from tests import ROOT
 
@@ -74,7 +74,7 @@ class MmcvOpSpy:
     """Records the input dtypes of mmcv's NMS and RoIAlign (their autograd
     Functions, which the mmdet heads reach through ``batched_nms`` and
     ``RoIAlign``), and of torchvision's ``roi_align``, which the deploy
-    form's :class:`~mmhybrid.models.deploy.ParallelRoIAlign` runs."""
+    form's :class:`~mmhybrid.deploy.ParallelRoIAlign` runs."""
 
     def __init__(self, monkeypatch):
         self.calls = []

@@ -1,4 +1,4 @@
-"""The deploy passes (mmhybrid.models.deploy): FusedConv2d (conv + ReLU /
+"""The deploy passes (mmhybrid.deploy.passes): FusedConv2d (conv + ReLU /
 residual in one oneDNN kernel), the module passes, and every family's deploy
 form built from them."""
 import copy
@@ -14,7 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmhybrid.apis import build_model
 from mmhybrid.models import SHViT
-from mmhybrid.models.deploy import (ConvResidual, FusedConv2d, _onednn_usable,
+from mmhybrid.deploy.passes import (ConvResidual, FusedConv2d, _onednn_usable,
                                     deploy_module, fuse_conv_act,
                                     fuse_residuals, switch_to_deploy)
 from mmhybrid.models.layers import Conv2dBN
@@ -305,7 +305,7 @@ def test_whole_detector_deploys_to_the_same_function():
     proposals), and so do the predictions (max_per_img detections: the mask head
     runs), up to the float noise that box decoding passes on."""
     from mmhybrid.apis.task_timing import predict_batch
-    from mmhybrid.models.deploy import ParallelRoIAlign
+    from mmhybrid.deploy import ParallelRoIAlign
     model = _randomise_bns(build_model(
         osp.join(ROOT, 'configs/demo/maskrcnn_shvit_s1_toy.py'),
         cfg_options={'model.test_cfg.rcnn.score_thr': 0.}))
@@ -383,7 +383,7 @@ def test_parallel_roi_align_equals_mmcv(monkeypatch):
     import torchvision
     from mmcv.ops import RoIAlign
 
-    from mmhybrid.models.deploy import ParallelRoIAlign
+    from mmhybrid.deploy import ParallelRoIAlign
     feats = torch.randn(2, 16, 40, 56)
     xy = torch.rand(50, 2) * torch.tensor([200., 140.])
     rois = torch.cat([torch.randint(0, 2, (50, 1)).float(), xy,

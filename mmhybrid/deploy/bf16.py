@@ -10,8 +10,9 @@ The mechanism, in two parts:
 2. :func:`enable_bf16` puts forward hooks on the *islands*, the parts whose
    convolutions and linears do the work (backbone, neck, the dense heads, the
    RoI heads' ``bbox_head``/``mask_head``, mmseg decode heads' ``conv_seg``,
-   mmpretrain's ``head``): each casts every floating tensor of its output
-   back to float32.
+   mmpretrain's ``head``; which module of each part:
+   :data:`mmhybrid.deploy.parts.ROLES`): each casts every floating tensor of
+   its output back to float32.
 
 So everything between the islands (anchor generation, box decoding, NMS,
 RoIAlign, mask pasting, the resize of the seg logits, softmax) sees float32
@@ -20,7 +21,7 @@ refuse bf16).
 
 Example::
 
-    from mmhybrid.utils import bf16_autocast, enable_bf16, switch_to_deploy
+    from mmhybrid.deploy import bf16_autocast, enable_bf16, switch_to_deploy
     switch_to_deploy(model)   # optional; before enable_bf16
     enable_bf16(model)
     with torch.no_grad(), bf16_autocast():
@@ -35,16 +36,9 @@ from contextlib import contextmanager
 import torch
 import torch.nn as nn
 
-__all__ = ['ISLAND_NAMES', 'bf16_autocast', 'bf16_islands', 'enable_bf16',
-           'to_float32']
+from .parts import model_parts
 
-#: attribute names of the submodules whose outputs are cast back to
-#: float32. They are called through ``__call__`` at inference (mmseg's
-#: decode heads are not: their ``predict`` calls ``self.forward``, hence
-#: their ``conv_seg``). An island is not searched further; the modules
-#: around it (``roi_head``, ``decode_head``...) are.
-ISLAND_NAMES = ('backbone', 'neck', 'rpn_head', 'bbox_head', 'mask_head',
-                'head', 'conv_seg')
+__all__ = ['bf16_autocast', 'bf16_islands', 'enable_bf16', 'to_float32']
 
 _HANDLE = '_mmhybrid_bf16_hook'
 
@@ -69,25 +63,21 @@ def _float32_outputs(module, args, outputs):
 
 
 def bf16_islands(model):
-    """``[(name, module)]``: the submodules of ``model`` that
-    :func:`enable_bf16` hooks, found by their attribute names
-    (:data:`ISLAND_NAMES`), outermost first. A ``ModuleList``/``ModuleDict``
-    under such a name (a cascade's heads) stands for its members."""
+    """``[(name, module)]``: the modules of ``model`` that
+    :func:`enable_bf16` hooks, one per part whose role has one (its
+    ``bf16`` in :data:`~mmhybrid.deploy.parts.ROLES`: the part itself, or
+    a decode head's ``conv_seg``, since mmseg's decode heads are not called
+    through ``__call__`` at inference), in the model's order."""
     found = []
-
-    def visit(module, prefix):
-        for name, child in module.named_children():
-            path = f'{prefix}{name}'
-            if name in ISLAND_NAMES:
-                if isinstance(child, (nn.ModuleList, nn.ModuleDict)):
-                    found.extend((f'{path}.{n}', m)
-                                 for n, m in child.named_children())
-                else:
-                    found.append((path, child))
-            else:
-                visit(child, f'{path}.')
-
-    visit(model, '')
+    for part in model_parts(model):
+        child = part.traits.bf16
+        if child is None:
+            continue
+        if not child:
+            found.append((part.name, part.module))
+        elif isinstance(getattr(part.module, child, None), nn.Module):
+            found.append((f'{part.name}.{child}',
+                          getattr(part.module, child)))
     return found
 
 
@@ -106,7 +96,7 @@ def enable_bf16(model):
     islands (:func:`bf16_islands`) cast their outputs back to float32. The
     model must then run under :func:`bf16_autocast` (or mmengine's
     ``TestLoop`` with ``fp16=True``); without autocast it computes as
-    before. Idempotent. Call :func:`~mmhybrid.utils.switch_to_deploy` first
+    before. Idempotent. Call :func:`~mmhybrid.deploy.switch_to_deploy` first
     if both are wanted (deploy may replace modules).
 
     Returns the island names. Raises ``ValueError`` when the model is not on
@@ -118,8 +108,8 @@ def enable_bf16(model):
     if not islands:
         raise ValueError(
             f'enable_bf16: {type(model).__name__} has no submodule to run in '
-            f'bf16 (none named {", ".join(ISLAND_NAMES)}); it is not an '
-            'mmdet/mmseg/mmpretrain model (backbone, neck, heads).')
+            'bf16 (no backbone, neck or head); it is not an '
+            'mmdet/mmseg/mmpretrain model.')
     for _, module in islands:
         if getattr(module, _HANDLE, None) is None:
             handle = module.register_forward_hook(_float32_outputs,

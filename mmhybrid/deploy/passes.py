@@ -35,31 +35,37 @@ The residual protocol, for modules the passes cannot see through:
   ``body(x) == body.get_submodule(body.last_conv)(body.forward_body(x))``.
 """
 import copy
+from collections import OrderedDict
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import fuse_conv_bn
 
+from .onednn import onednn_ops
+from .parts import model_parts
+
 
 def _onednn_usable(x, weight):
-    """Whether oneDNN's fused convolution may run: CPU float32/bfloat16
-    inference in eager mode, bfloat16 (an input or CPU autocast) only where
-    oneDNN has bf16 kernels for this CPU (AVX-512 or AVX-NE-CONVERT; without
-    them PyTorch's own convolution computes bf16). Autograd, tracing (ONNX,
-    jit, FLOP counters) and torch.compile take the plain ops instead, which
-    compute the same."""
+    """The oneDNN ops (:func:`~mmhybrid.deploy.onednn_ops`) if its fused
+    convolution may run, else None: CPU float32/bfloat16 inference in eager
+    mode, bfloat16 (an input or CPU autocast) only where oneDNN has bf16
+    kernels for this CPU (AVX-512 or AVX-NE-CONVERT; without them PyTorch's
+    own convolution computes bf16). Autograd, tracing (ONNX, jit, FLOP
+    counters) and torch.compile take the plain ops instead, which compute
+    the same, and so does a torch whose private oneDNN ops fail the check."""
     bf16 = x.dtype == torch.bfloat16 or (
         torch.is_autocast_enabled('cpu')
         and torch.get_autocast_dtype('cpu') == torch.bfloat16)
-    return (x.device.type == 'cpu' and x.dtype in (torch.float32,
-                                                   torch.bfloat16)
-            and torch.backends.mkldnn.is_available()
-            and (not bf16 or torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if not (x.device.type == 'cpu'
+            and x.dtype in (torch.float32, torch.bfloat16)
             and not (torch.is_grad_enabled() and
                      (x.requires_grad or weight.requires_grad))
             and not torch.jit.is_tracing() and not torch.jit.is_scripting()
-            and not torch.onnx.is_in_onnx_export())
+            and not torch.onnx.is_in_onnx_export()):
+        return None
+    ops = onednn_ops()
+    return ops if ops is not None and (not bf16 or ops.bf16) else None
 
 
 # activation -> (oneDNN post-op name, function, module type)
@@ -114,16 +120,19 @@ class FusedConv2d(nn.Conv2d):
     NCHW_MIN_REDUCTION = 512 * 9
 
     def prefers_nchw(self):
-        return (self.in_channels // self.groups * self.weight[0, 0].numel()
-                > self.NCHW_MIN_REDUCTION)
+        kh, kw = self.kernel_size
+        return self.in_channels // self.groups * kh * kw > \
+            self.NCHW_MIN_REDUCTION
 
     def forward(self, x, residual=None):
         if torch.compiler.is_compiling():  # inductor fuses on its own
             return self._plain(x, residual)
         if self.weight.is_contiguous() and self.prefers_nchw():
             return self._plain(x.contiguous(), residual)
-        if self.padding_mode == 'zeros' and isinstance(self.padding, tuple) \
-                and x.numel() and _onednn_usable(x, self.weight):
+        ops = _onednn_usable(x, self.weight) if (
+            self.padding_mode == 'zeros'
+            and isinstance(self.padding, tuple)) else None
+        if ops is not None and x.numel():
             bias = self.bias
             if torch.is_autocast_enabled('cpu'):
                 dtype = torch.get_autocast_dtype('cpu')
@@ -131,17 +140,18 @@ class FusedConv2d(nn.Conv2d):
                 bias = None if bias is None else bias.to(dtype)
             elif self.weight.dtype != x.dtype:
                 return self._plain(x, residual)
-            act = _ACTS[self.act][0] if self.act else None
-            args = (self._packed_weight(x), bias, list(self.padding),
-                    list(self.stride), list(self.dilation), self.groups)
-            if residual is None:
-                return torch.ops.mkldnn._convolution_pointwise(
-                    x, *args, act or 'none', [], '')
-            return torch.ops.mkldnn._convolution_pointwise(
-                x, residual.to(x.dtype), *args, 'add', 1.0, act, [], None)
+            # oneDNN runs an activation after a fused add for ReLU only
+            post = self.act if residual is None or self.act == 'relu' \
+                else None
+            y = ops.conv(
+                x, self._packed_weight(ops, x), bias, self.padding,
+                self.stride, self.dilation, self.groups,
+                act=_ACTS[post][0] if post else None,
+                residual=None if residual is None else residual.to(x.dtype))
+            return _ACTS[self.act][1](y) if self.act and not post else y
         return self._plain(x, residual)
 
-    def _packed_weight(self, x):
+    def _packed_weight(self, ops, x):
         """The weight in ``x``'s dtype, reordered once into oneDNN's blocked
         layout for this kind of input (cached until the parameter
         changes)."""
@@ -149,10 +159,9 @@ class FusedConv2d(nn.Conv2d):
                self.weight.data_ptr())
         cache = self.__dict__.get('_packed')
         if cache is None or cache[0] != key:
-            packed = torch.ops.mkldnn._reorder_convolution_weight(
-                self.weight.to(x.dtype), list(self.padding),
-                list(self.stride),
-                list(self.dilation), self.groups, list(x.shape))
+            packed = ops.pack_weight(self.weight.to(x.dtype), self.padding,
+                                     self.stride, self.dilation, self.groups,
+                                     x.shape)
             cache = self.__dict__['_packed'] = (key, packed)
         return cache[1]
 
@@ -208,6 +217,104 @@ class ConvResidual(nn.Module):
     def forward(self, x):
         pre, conv = _split_last_conv(self._modules[self.name])
         return conv(pre(x), x)
+
+
+class BatchChunked(nn.Sequential):
+    """Deploy form of a sequence of modules (a stage of a backbone) that runs
+    each member on batch chunks: the chunks of a member are as many images
+    as keep its widest map (per image: the output channels of its widest
+    convolution times that convolution's output area, fp32) within
+    ``chunk_bytes`` per CPU thread, so that e.g. an inverted residual's
+    expansion stays in the cache instead of making a round trip to memory
+    per layer. Chunks go from member to member (split again, as views, when
+    the next member wants fewer images) and are concatenated once at the
+    end. The same arithmetic per image: outputs do not change. On other
+    devices, and under autograd, tracing (ONNX export) or torch.compile, it
+    is the plain ``nn.Sequential``. Members and state-dict keys are those
+    of the sequence it replaces.
+
+    A module whose ``fuse()`` returns ``BatchChunked(self, chunk_bytes)``
+    gets it from the deploy passes (its members are fused in turn).
+    """
+
+    def __init__(self, modules, chunk_bytes=8 << 20):
+        super().__init__(OrderedDict(modules._modules))
+        #: the budget per CPU thread for one member's widest map
+        self.chunk_bytes = int(chunk_bytes)
+
+    def _chunk_size(self, module, x, batch):
+        """Images per chunk of a ``batch`` for ``module`` on inputs like
+        ``x``."""
+        area = x.shape[2] * x.shape[3]
+        widest = max((m.out_channels * area // (m.stride[0] * m.stride[1])
+                      for m in module.modules()
+                      if isinstance(m, nn.Conv2d)),
+                     default=x.shape[1] * area)
+        budget = self.chunk_bytes * torch.get_num_threads()
+        n = max(1, budget // (4 * max(1, widest)))
+        return -(-batch // -(-batch // n))  # even chunks: 16 = 4 x 4
+
+    @staticmethod
+    def _rechunk(chunks, n):
+        """The batch in chunks of ``n`` images (the last may be smaller):
+        smaller chunks are views, larger ones concatenated."""
+        if all(c.shape[0] == n for c in chunks[:-1]) and \
+                chunks[-1].shape[0] <= n:
+            return chunks
+        if all(c.shape[0] % n == 0 for c in chunks[:-1]):
+            return [p for c in chunks for p in c.split(n)]
+        return list(torch.cat(chunks).split(n))
+
+    def forward(self, x):
+        if x.device.type != 'cpu' or x.dim() != 4 or x.shape[0] < 2 or \
+                torch.is_grad_enabled() or \
+                torch.jit.is_tracing() or torch.jit.is_scripting() or \
+                torch.onnx.is_in_onnx_export() or \
+                torch.compiler.is_compiling():
+            return super().forward(x)
+        members = list(self)
+        if not members:
+            return x
+        chunks, batch = [x], x.shape[0]
+        for module in members:
+            chunks = self._rechunk(
+                chunks, self._chunk_size(module, chunks[0], batch))
+            if module is not members[-1]:
+                chunks = [module(c) for c in chunks]
+        if len(chunks) == 1:
+            return members[-1](chunks[0])
+        # the last member's chunks go into the output as each is done
+        # (while it is in the cache)
+        out, i = None, 0
+        for c in chunks:
+            y = members[-1](c)
+            if out is None:
+                fmt = torch.channels_last if y.dim() == 4 and \
+                    y.is_contiguous(memory_format=torch.channels_last) \
+                    else torch.contiguous_format
+                out = torch.empty((batch, *y.shape[1:]), dtype=y.dtype,
+                                  device=y.device, memory_format=fmt)
+            out[i:i + y.shape[0]].copy_(y)
+            i += y.shape[0]
+        return out
+
+
+class ChannelsLastLayerNorm2d(nn.Module):
+    """Deploy form of a LayerNorm over the channels of an NCHW map (mmpretrain's
+    ``LayerNorm2d``): the same ``F.layer_norm`` over the channels, with the
+    result left channels-last (mmpretrain's copies it back to contiguous
+    NCHW, which the channels-last convolutions after it would undo)."""
+
+    def __init__(self, norm):
+        super().__init__()
+        self.normalized_shape = tuple(norm.normalized_shape)
+        self.eps = norm.eps
+        self.weight, self.bias = norm.weight, norm.bias
+
+    def forward(self, x):
+        return F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape,
+                            self.weight, self.bias,
+                            self.eps).permute(0, 3, 1, 2)
 
 
 def fuse_modules(module):
@@ -429,22 +536,18 @@ def parallel_roi_align(module):
     return count
 
 
-# children of an OpenMMLab model (and of its RoI head) that are deployed as
-# parts when they have no deploy form of their own
-PART_NAMES = ('backbone', 'neck', 'rpn_head', 'bbox_head', 'mask_head',
-              'decode_head', 'auxiliary_head', 'head')
-
-
 def switch_to_deploy(model):
     """The inference form of a whole model, in place: a module with its own
-    ``switch_to_deploy()`` (mmhybrid backbones, GA heads) takes it; any
-    other backbone, neck or head of an OpenMMLab model (children named in
-    :data:`PART_NAMES`, also inside an mmdet RoI head) becomes a deployed
-    part (:func:`deploy_part`: BNs folded into the convs, mmcv
-    ``ConvModule`` s and conv + ReLU/SiLU pairs as one oneDNN kernel,
-    channels-last inside, contiguous NCHW between parts), and mmcv's
-    ``RoIAlign`` runs on every thread (:class:`ParallelRoIAlign`). Outputs
-    equal the model's as trained (in eval mode) to float tolerance.
+    ``switch_to_deploy()`` (mmhybrid backbones, GA heads; also one that is
+    not a named part, e.g. a bare backbone in a wrapper) takes it; any
+    other part of an OpenMMLab model that its role deploys (backbone, neck,
+    dense heads, RoI box/mask heads, decode and auxiliary heads, cls head:
+    :func:`~mmhybrid.deploy.parts.model_parts`) becomes a deployed part
+    (:func:`deploy_part`: BNs folded into the convs, mmcv ``ConvModule`` s
+    and conv + ReLU/SiLU pairs as one oneDNN kernel, channels-last inside,
+    contiguous NCHW between parts), and mmcv's ``RoIAlign`` runs on every
+    thread (:class:`ParallelRoIAlign`). Outputs equal the model's as
+    trained (in eval mode) to float tolerance.
 
     Returns the class names of what was switched; empty if the model has
     no deploy form."""
@@ -454,17 +557,22 @@ def switch_to_deploy(model):
     return done
 
 
+def _has_own_deploy(module):
+    return callable(getattr(module, 'switch_to_deploy', None))
+
+
 def _switch_parts(model):
-    if callable(getattr(model, 'switch_to_deploy', None)):
+    if _has_own_deploy(model):
         model.switch_to_deploy()
         return [type(model).__name__]
     done = []
-    for name, child in model.named_children():
-        if getattr(child, 'deploy', False):
+    for part in model_parts(model, whole=_has_own_deploy):
+        child = part.module
+        if not part.traits.deploy or getattr(child, 'deploy', False):
             continue
-        if callable(getattr(child, 'switch_to_deploy', None)) or \
-                name not in PART_NAMES:
-            done += _switch_parts(child)
+        if _has_own_deploy(child):
+            child.switch_to_deploy()
+            done.append(type(child).__name__)
         elif any(p.dim() == 4 for p in child.parameters()) or \
                 any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                     for m in child.modules()):
