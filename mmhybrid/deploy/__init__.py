@@ -13,7 +13,7 @@ inference form.
   (:func:`enable_bf16`, :func:`bf16_autocast`);
 * :mod:`.onednn` - the one version-checked door to PyTorch's private oneDNN
   ops (:func:`onednn_ops`);
-* :mod:`.export` - ONNX export: backbones and classifiers as tensors, whole
+* :mod:`.onnx` - ONNX export: backbones and classifiers as tensors, whole
   detectors and segmentors through mmdeploy; parity and speed against
   PyTorch with onnxruntime; an onnxruntime model for ``tools/test.py``;
 * :mod:`.coreml` - Core ML export (``from mmhybrid.deploy import coreml``).
@@ -45,7 +45,7 @@ __all__ = [
     'onednn_ops', 'onednn_status'
 ]
 
-#: names of :mod:`.export`, loaded on first use (PEP 562)
+#: names of :mod:`.onnx`, loaded on first use (PEP 562)
 _EXPORT_NAMES = (
     'ExportError', 'ExportResult', 'build_backbone', 'build_classifier',
     'build_deploy_config', 'create_input', 'export', 'export_model',
@@ -61,5 +61,5 @@ def __getattr__(name):
     if name == 'coreml':
         return importlib.import_module('.coreml', __name__)
     if name in _EXPORT_NAMES:
-        return getattr(importlib.import_module('.export', __name__), name)
+        return getattr(importlib.import_module('.onnx', __name__), name)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -1,4 +1,4 @@
-"""mmhybrid's mends to mmdeploy (mmhybrid.deploy.export.rewriters): exact at
+"""mmhybrid's mends to mmdeploy (mmhybrid.deploy.onnx.rewriters): exact at
 their cause, registered only while exporting, and the export's clear
 errors."""
 import os.path as osp
@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from mmhybrid.deploy import ExportError, export_model, nonstandard_ops
-from mmhybrid.deploy.export.onnx import mmdeploy_context
-from mmhybrid.deploy.export.rewriters import (FUNCTIONS, SYMBOLICS,
+from mmhybrid.deploy.onnx.exporter import mmdeploy_context
+from mmhybrid.deploy.onnx.rewriters import (FUNCTIONS, SYMBOLICS,
                                               adaptive_avg_pool2d_exact,
                                               mmdeploy_rewriters,
                                               registered_objects)

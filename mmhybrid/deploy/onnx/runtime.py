@@ -57,7 +57,7 @@ class OnnxRuntimeModel(BaseModel):
         # config's own (the same) from ``model_cfg``
         super().__init__(init_cfg=init_cfg)
         from mmengine import Config
-        from .onnx import build_deploy_config, task_processor
+        from .exporter import build_deploy_config, task_processor
         if not osp.isfile(onnx_file):
             raise FileNotFoundError(f'ONNX file not found: {onnx_file!r}')
         cfg = Config(model_cfg)

@@ -18,7 +18,7 @@ def onnx_session(path, threads=None, providers=None):
     """An onnxruntime session of ``path`` (``threads`` intra-op threads;
     default: onnxruntime's own choice)."""
     import onnxruntime as ort
-    from .onnx import ExportError, _short, failing_op
+    from .exporter import ExportError, _short, failing_op
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = int(threads)
@@ -37,7 +37,7 @@ def onnx_session(path, threads=None, providers=None):
 def run_session(sess, x):
     """``sess`` on the NCHW input ``x``: its outputs as numpy arrays; an
     error names the failing op and the input shape."""
-    from .onnx import ExportError, _short, failing_op
+    from .exporter import ExportError, _short, failing_op
     x = x.numpy() if isinstance(x, torch.Tensor) else x
     try:
         return sess.run(None, {sess.get_inputs()[0].name: x})
@@ -126,7 +126,7 @@ def compare_segmentation(ref_map, onnx_map):
     ref_map = np.asarray(ref_map).reshape(-1)
     onnx_map = np.asarray(onnx_map).reshape(-1)
     if ref_map.shape != onnx_map.shape:
-        from .onnx import ExportError
+        from .exporter import ExportError
         raise ExportError(f'class map of {onnx_map.size} pixels from ONNX, '
                           f'{ref_map.size} from PyTorch')
     return dict(seg_agreement=float((ref_map == onnx_map).mean()),
@@ -222,7 +222,7 @@ def check_export(result, image=None, shapes=None, threads=None):
     (``result.reference``) against onnxruntime, at each input size of
     ``shapes`` (default: the exported one; a static file runs only at that
     size). Returns ``[(input_shape, figures), ...]``."""
-    from .onnx import create_input
+    from .exporter import create_input
     model = result.reference
     sess = onnx_session(result.path, threads)
     shapes = shapes or [result.input_shape[-2:]]
