@@ -50,22 +50,27 @@ def _deploy_cfg():
         backend_config=dict(type='onnxruntime')))
 
 
-def _export(model, x, path, ours=True):
+def _export(model, x, path, ours=True, x2=None):
     """``model`` on ``x`` through mmdeploy's rewriters (with or without
-    mmhybrid's); max |onnxruntime - PyTorch| / max |PyTorch| per output."""
+    mmhybrid's); max |onnxruntime - PyTorch| / max |PyTorch| per output.
+    With ``x2`` the graph has dynamic height and width and is checked on
+    ``x2``, another size."""
     from mmdeploy.core import RewriterContext
     from mmdeploy.utils import IR
     cfg = _deploy_cfg()
     model.eval()
-    with torch.no_grad():
-        ref = model(x)
-    ref = [r.numpy() for r in (ref if isinstance(ref, tuple) else (ref, ))]
     ctx = mmdeploy_context(cfg, 17) if ours else RewriterContext(
         cfg=cfg, backend='onnxruntime', opset=17, ir=IR.ONNX)
     with ctx, torch.no_grad():
-        torch.onnx.export(model, (x, ), path, input_names=['input'],
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            model, (x, ), path, input_names=['input'], opset_version=17,
+            dynamo=False, dynamic_axes=None if x2 is None else
+            dict(input={2: 'height', 3: 'width'}))
     assert nonstandard_ops(path) == []
+    x = x if x2 is None else x2
+    with torch.no_grad():
+        ref = model(x)
+    ref = [r.numpy() for r in (ref if isinstance(ref, tuple) else (ref, ))]
     sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     got = sess.run(None, {'input': x.numpy()})
     return [float(np.abs(r - g).max() / np.abs(r).max())
@@ -88,8 +93,10 @@ def test_sdpa_with_scale_exports_exactly(tmp_path):
     assert max(plain) > 1e-2
 
 
-@pytest.mark.parametrize('deploy', [True, False])
-def test_harmovision_backbone_exact_through_mmdeploy(tmp_path, deploy):
+@pytest.mark.parametrize('deploy,dynamic', [(True, False), (True, True),
+                                            (False, False)])
+def test_harmovision_backbone_exact_through_mmdeploy(tmp_path, deploy,
+                                                     dynamic):
     from mmhybrid.apis import build_model
     torch.manual_seed(0)
     model = build_model(backbone='HarmoVision', arch='s',
@@ -98,5 +105,9 @@ def test_harmovision_backbone_exact_through_mmdeploy(tmp_path, deploy):
     if deploy:
         assert switch_to_deploy(model)
     x = torch.rand(1, 3, 128, 160)
-    errs = _export(model, x, str(tmp_path / 'hv.onnx'))
+    # dynamic: traced where every map has partial windows (7x7 windows;
+    # 16x20, 8x10, 4x5 at strides 8, 16, 32), run where some have none
+    # (14x28, 7x14, 4x7)
+    x2 = torch.rand(1, 3, 112, 224) if dynamic else None
+    errs = _export(model, x, str(tmp_path / 'hv.onnx'), x2=x2)
     assert len(errs) == 2 and max(errs) < 1e-4, errs
