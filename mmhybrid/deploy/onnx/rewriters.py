@@ -43,6 +43,14 @@ What they mend, each at its cause:
 * ``grid_sampler`` (mask pasting): mmdeploy emits its custom
   ``mmdeploy::grid_sampler``; from opset 16 on ONNX has ``GridSample``, which
   stock onnxruntime runs.
+* ``F.scaled_dot_product_attention``: mmdeploy's default rewrite (every
+  backend) divides the logits by ``scale`` where PyTorch multiplies by it,
+  takes ``scale`` as the 6th positional argument (PyTorch: ``is_causal``)
+  and inverts a boolean mask with Python's ``not``. A model passing
+  ``scale=head_dim ** -0.5`` (HarmoVision's windowed attention) was exported
+  with its logits multiplied by ``head_dim ** 0.5`` instead: SSDLite 180/200
+  detections matched, DeepLabv3 96.1% of pixels. Here PyTorch's own
+  definition: ``softmax(q k^T * scale + mask) v``, with standard ops.
 """
 from contextlib import contextmanager
 
@@ -347,6 +355,44 @@ def _grid_sampler_symbolic(g, input, grid, mode, padding_mode,
     return grid_sampler(g, input, grid, mode, padding_mode, align_corners)
 
 
+# ------------------------------------------ scaled dot-product attention --
+def scaled_dot_product_attention_exact(query, key, value, attn_mask=None,
+                                       dropout_p=0., is_causal=False,
+                                       scale=None, enable_gqa=False):
+    """``F.scaled_dot_product_attention`` by its documented definition, in
+    PyTorch's argument order: logits ``q k^T * scale`` (default scale
+    ``1 / sqrt(E)``), a boolean mask keeps ``True`` positions, a float mask
+    is added, ``is_causal`` keeps the lower triangle; dropout as PyTorch's
+    (applied whenever ``dropout_p > 0``)."""
+    if enable_gqa:
+        rep = query.size(-3) // key.size(-3)
+        key = key.repeat_interleave(rep, -3)
+        value = value.repeat_interleave(rep, -3)
+    if scale is None:
+        scale = query.size(-1)**-0.5
+    attn = torch.matmul(query, key.transpose(-2, -1)) * scale
+    if is_causal:
+        keep = torch.ones(query.size(-2), key.size(-2), dtype=torch.bool,
+                          device=query.device).tril()
+        attn = attn.masked_fill(~keep, float('-inf'))
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            attn = attn.masked_fill(~attn_mask, float('-inf'))
+        else:
+            attn = attn + attn_mask
+    attn = torch.softmax(attn, -1)
+    if dropout_p > 0:
+        attn = torch.dropout(attn, dropout_p, True)
+    return torch.matmul(attn, value)
+
+
+def _sdpa_rewrite(query, key, value, attn_mask=None, dropout_p=0.,
+                  is_causal=False, scale=None, enable_gqa=False):
+    return scaled_dot_product_attention_exact(
+        query, key, value, attn_mask, dropout_p, is_causal, scale,
+        enable_gqa)
+
+
 #: (registry name, target, rewrite, register kwargs)
 FUNCTIONS = [
     ('torch.nn.functional.adaptive_avg_pool2d',
@@ -361,6 +407,7 @@ FUNCTIONS = [
      _bbox_head_predict_by_feat_rewrite),
     ('mmseg.models.utils.wrappers.Upsample.forward',
      _upsample_forward_rewrite),
+    ('torch.nn.functional.scaled_dot_product_attention', _sdpa_rewrite),
 ]
 SYMBOLICS = [
     ('mmcv.ops.roi_align.__self__', _roi_align_symbolic,

@@ -187,6 +187,8 @@ class LWMHSADeploy(nn.Module):
         wh, ww = (self.window_size, ) * 2 if self.window_size > 0 else (H, W)
         if _hooked(self.attn_map):
             return self._explicit(qkv, wh, ww)
+        if torch.jit.is_tracing():
+            return self._traced(qkv, wh, ww)
         rows = [(r0, r1, h) for r0, r1, h in [(0, H // wh * wh, wh),
                                                   (H // wh * wh, H, H % wh)]
                 if r1 > r0]
@@ -205,6 +207,25 @@ class LWMHSADeploy(nn.Module):
                 self._attend(qkv[:, r0:r1, c0:c1], h, w,
                              out[:, r0:r1, c0:c1])
         return out
+
+    def _traced(self, qkv, wh, ww):
+        """The export form: the map padded to whole windows and the padded
+        keys masked, with no Python branch on the map's size, so that a
+        dynamic-shape graph holds at every size (the region split above
+        keeps the traced size's regions)."""
+        B, H, W, _ = qkv.shape
+        pad_b, pad_r = (wh - H % wh) % wh, (ww - W % ww) % ww
+        qkv = F.pad(qkv, (0, 0, 0, pad_r, 0, pad_b))
+        Hp, Wp = H + pad_b, W + pad_r
+        rows = torch.arange(Hp, device=qkv.device) < H
+        cols = torch.arange(Wp, device=qkv.device) < W
+        keep = (rows[:, None] & cols[None]).view(Hp // wh, wh, Wp // ww, ww)
+        keep = keep.permute(0, 2, 1, 3).reshape(-1, 1, 1, wh * ww)
+        q, k, v = self._windows(qkv, wh, ww)
+        o = F.scaled_dot_product_attention(q, k, v,
+                                           attn_mask=keep.repeat(B, 1, 1, 1),
+                                           scale=self.scale)
+        return self._unwindow(o, B, Hp, Wp, wh, ww)[:, :H, :W]
 
     def _windows(self, qkv, wh, ww):
         """B, nh*wh, nw*ww, 3C -> q, k, v (B*nh*nw, heads, wh*ww, d)"""
