@@ -1,5 +1,5 @@
 """mmhybrid's mend of mmdeploy's ``scaled_dot_product_attention`` rewrite
-(mmhybrid.deploy.export.rewriters): PyTorch's definition, exact through
+(mmhybrid.deploy.onnx.rewriters): PyTorch's definition, exact through
 mmdeploy; HarmoVision's windowed attention (``scale=head_dim ** -0.5``)
 exports exactly, deploy form and as trained."""
 import numpy as np
@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from mmhybrid.deploy import nonstandard_ops, randomize_norms, switch_to_deploy
-from mmhybrid.deploy.export.onnx import mmdeploy_context
-from mmhybrid.deploy.export.rewriters import \
+from mmhybrid.deploy.onnx.exporter import mmdeploy_context
+from mmhybrid.deploy.onnx.rewriters import \
     scaled_dot_product_attention_exact
 
 pytest.importorskip('mmdeploy')
