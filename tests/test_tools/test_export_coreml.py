@@ -90,8 +90,9 @@ def test_unknown_backbone(tmp_path):
     rc, captured = _main(['--backbone', 'NoSuchNet', '--out',
                           str(tmp_path / 'x.mlpackage')])
     err = captured.err
-    assert rc == 1
-    assert "unknown backbone 'NoSuchNet'" in err and 'SHViT' in err
+    # --backbone takes the registered backbones only (argparse's usage error)
+    assert rc == 2
+    assert "invalid choice: 'NoSuchNet'" in err and 'SHViT' in err
     assert 'Traceback' not in err
 
 
