@@ -50,7 +50,8 @@ def _detections(onnx_file, inputs, threads):
     names = [o.name for o in sess.get_outputs()]
     if 'dets' not in names:
         return None
-    return int(run_session(sess, inputs)['dets'].shape[1])
+    outputs = run_session(sess, inputs)
+    return int(outputs[names.index('dets')].shape[1])
 
 
 def benchmark_onnx(configs, onnx_files=None, shape=None, threads=1,

@@ -28,6 +28,17 @@ def test_given_file_row(exported):
     assert f"| {row['ratio']:.2f}x |" in onnx_table([row])
 
 
+def test_detector_row_counts_detections(tmp_path):
+    """Exported here (no file given); ``score_thr=0`` keeps detections on
+    random weights, and the row counts what onnxruntime returned."""
+    [row] = benchmark_onnx(['configs/demo/maskrcnn_shvit_s1_toy.py'],
+                           shape=(64, 64), threads=1, score_thr=0.,
+                           repeats=1, out_dir=str(tmp_path))
+    assert isinstance(row['detections'], int) and row['detections'] > 0
+    assert (tmp_path / 'maskrcnn_shvit_s1_toy.onnx').is_file()
+    assert row['ratio'] == pytest.approx(row['torch_ms'] / row['onnx_ms'])
+
+
 def test_static_file_at_another_size_is_named(exported):
     with pytest.raises(BenchmarkError, match='fpn.onnx does not run'):
         benchmark_onnx([CFG], [exported], shape=(96, 128), threads=1,
