@@ -3,8 +3,10 @@
 (:mod:`.timing`), model and whole-predict benchmarks with timm's same model
 (:mod:`.benchmark`), their tables and plots (:mod:`.tables`), params and
 FLOPs and the README's tables (:mod:`.complexity`), training logs
-(:mod:`.logs`) and the demo runner (:mod:`.demo`). ``tools/analysis_tools/*``
-and ``tools/run_demo.py`` parse arguments and call these."""
+(:mod:`.logs`), the demo runner (:mod:`.demo`) and the onnxruntime /
+PyTorch speed of whole exported models (:mod:`.onnx_speed`).
+``tools/analysis_tools/*`` and ``tools/run_demo.py`` parse arguments and
+call these."""
 from .benchmark import (BenchmarkError, TimedPredict, benchmark_models,
                         benchmark_task, build_targets, form_name,
                         prepare_model, task_config, task_forms, timm_model)
@@ -18,6 +20,7 @@ from .demo import (DEMO_JOBS, DemoError, check_jobs, demo_summary,
                    write_demo_summary)
 from .logs import (LogError, available_keys, cal_train_time, key_series,
                    load_json_log, plot_curve, resolve_log, train_time_report)
+from .onnx_speed import benchmark_onnx, onnx_table
 from .tables import (load_results, plot_accuracy_throughput, save_results,
                      task_table, throughput_table)
 from .timing import (DTYPES, GEMM_MKN, Timed, gemm_rate, gemm_timers,
@@ -34,7 +37,8 @@ __all__ = [
     'check_jobs', 'demo_summary', 'flat_metrics', 'run_demo', 'run_job',
     'toy_configs', 'write_demo_summary', 'LogError', 'available_keys',
     'cal_train_time', 'key_series', 'load_json_log', 'plot_curve',
-    'resolve_log', 'train_time_report', 'load_results',
+    'resolve_log', 'train_time_report', 'benchmark_onnx', 'onnx_table',
+    'load_results',
     'plot_accuracy_throughput', 'save_results', 'task_table',
     'throughput_table', 'DTYPES', 'GEMM_MKN', 'Timed', 'gemm_rate',
     'gemm_timers', 'peak_memory_mb', 'reset_peak_memory', 'run_window',

@@ -13,6 +13,7 @@ from mmhybrid.deploy.onnx.exporter import mmdeploy_context
 from mmhybrid.deploy.onnx.rewriters import (FUNCTIONS, SYMBOLICS,
                                               adaptive_avg_pool2d_exact,
                                               mmdeploy_rewriters,
+                                              paste_masks,
                                               registered_objects)
 
 pytest.importorskip('mmdeploy')
@@ -28,6 +29,30 @@ def test_adaptive_pool_is_pytorchs(hw):
         ref = F.adaptive_avg_pool2d(x, out)
         assert torch.allclose(adaptive_avg_pool2d_exact(x, out), ref,
                               atol=1e-6), out
+
+
+@pytest.mark.parametrize('hw', [(40, 56), (33, 21)])
+def test_separable_paste_is_mmdets(hw):
+    """The two-MatMul paste gives mmdet's own pasted masks (its CPU path:
+    ``grid_sample`` inside each box) at image size, boxes partly outside
+    the image and tiny boxes included."""
+    from mmdet.models.roi_heads.mask_heads.fcn_mask_head import \
+        _do_paste_mask
+    g = torch.Generator().manual_seed(0)
+    h, w = hw
+    masks = torch.rand(6, 28, 28, generator=g)
+    xy = torch.rand(6, 2, generator=g) * torch.tensor([w, h]) - 5
+    wh = torch.rand(6, 2, generator=g) * torch.tensor([w, h]) + 0.3
+    boxes = torch.cat([xy, xy + wh], 1)
+    out = paste_masks(masks, boxes, h, w)
+    assert out.shape == (6, h, w)
+    for i in range(6):
+        ref = torch.zeros(h, w)
+        crop, where = _do_paste_mask(masks[i:i + 1, None], boxes[i:i + 1],
+                                     h, w, skip_empty=True)
+        ref[where] = crop[0]
+        assert ref.abs().sum() > 0
+        torch.testing.assert_close(out[i], ref, atol=1e-5, rtol=0)
 
 
 def _seg_deploy_cfg(dynamic):

@@ -93,3 +93,37 @@ def test_task_mode_flags_are_checked():
             [sys.executable, 'tools/analysis_tools/benchmark.py', *args],
             cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert r.returncode != 0 and msg in r.stderr
+
+
+def test_onnx_mode_cli(tmp_path):
+    """--onnx exports a segmentor whole and prints a row with both times
+    and their ratio (speed measured, never asserted)."""
+    pytest.importorskip('mmdeploy')
+    pytest.importorskip('onnxruntime')
+    out = tmp_path / 'onnx.json'
+    r = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark.py',
+         'configs/demo/fpn_shvit_s1_toy.py', '--onnx', '--shape', '64', '96',
+         '--threads', '1', '--repeats', '2', '--out', str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    [row] = json.loads(out.read_text())['results']
+    assert row['shape'] == [64, 96] and row['threads'] == 1
+    assert row['torch_ms'] > 0 and row['onnx_ms'] > 0
+    assert row['ratio'] == pytest.approx(row['torch_ms'] / row['onnx_ms'])
+    line = (f"| fpn_shvit_s1_toy | 64x96 | 1 | - | {row['torch_ms']:.1f} | "
+            f"{row['onnx_ms']:.1f} | {row['ratio']:.2f}x |")
+    assert line in r.stdout
+
+
+def test_onnx_mode_flags_are_checked():
+    for args, msg in (
+            (['--backbone', 'SHViT', '--onnx'], '--onnx times configs'),
+            (['configs/demo/fpn_shvit_s1_toy.py', '--onnx', 'a.onnx',
+              'b.onnx'], 'one file per config'),
+            (['configs/demo/fpn_shvit_s1_toy.py', '--onnx', '--task'],
+             'separate runs')):
+        r = subprocess.run(
+            [sys.executable, 'tools/analysis_tools/benchmark.py', *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert r.returncode != 0 and msg in r.stderr, r.stderr[-2000:]

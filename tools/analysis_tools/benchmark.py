@@ -55,6 +55,16 @@ of the two). Each row reports the model's achieved rate (its mmengine FLOP
 count, one multiply-add = one FLOP, times images/s) and the fraction of each
 GEMM rate (counted the same way: M*K*N per product) it reaches.
 
+ONNX mode (``--onnx [FILE ...]``): each detector or segmentor config is
+exported whole through :mod:`mmhybrid.deploy` (or the given file, one per
+config, is used), and onnxruntime is timed against PyTorch's ``predict`` of
+the deploy form on the same preprocessed photograph, with the same
+``--threads`` (default 1), in one process: the median of ``--repeats`` runs
+each, and the ratio PyTorch / onnxruntime (> 1: onnxruntime is faster)::
+
+    python tools/analysis_tools/benchmark.py configs/maskrcnn_shvit_s4_coco.py \
+        --onnx --shape 800 1333 --threads 1 --score-thr 0
+
 The protocol, the tables and the plot are library code
 (:mod:`mmhybrid.analysis`); this file parses the arguments and prints.
 """
@@ -63,7 +73,8 @@ import argparse
 import os.path as osp
 
 from mmhybrid.analysis import (BenchmarkError, benchmark_models,
-                               benchmark_task, build_targets, load_results,
+                               benchmark_onnx, benchmark_task, build_targets,
+                               load_results, onnx_table,
                                plot_accuracy_throughput, save_results,
                                task_table, throughput_table)
 from mmhybrid.apis import add_backbone_args
@@ -120,10 +131,13 @@ def parse_args(argv=None):
     task.add_argument('--score-thr', type=float, default=None,
                       help='detectors: override the test score threshold '
                       '(0: every image keeps max_per_img detections)')
-    # Issue 20: a `--onnx` flag of this group will add the onnxruntime form
-    # of each config (exported through mmhybrid.deploy) and print the ratio
-    # onnxruntime / PyTorch deploy form; its timing is a library function of
-    # mmhybrid.deploy that `run` below calls, with the same threads and input.
+    task.add_argument('--onnx', nargs='*', default=None, metavar='ONNX',
+                      help='whole detectors/segmentors: time onnxruntime '
+                      'against the PyTorch deploy form (same input and '
+                      'threads) and print the ratio; each config is '
+                      'exported, or give one .onnx per config')
+    task.add_argument('--repeats', type=int, default=5,
+                      help='timed runs of each runtime with --onnx (median)')
     args = p.parse_args(argv)
     if args.replot:
         if not args.plot:
@@ -139,9 +153,22 @@ def parse_args(argv=None):
         args.dtype = ['fp16' if args.device.startswith('cuda') else 'bf16']
     if args.shape is not None and len(args.shape) not in (1, 2):
         p.error('--shape takes H or H W')
-    if (args.baseline or args.bf16 or args.score_thr is not None) and \
-            not args.task:
-        p.error('--baseline, --bf16 and --score-thr need --task')
+    if (args.baseline or args.bf16) and not args.task:
+        p.error('--baseline and --bf16 need --task')
+    if args.score_thr is not None and not (args.task or
+                                           args.onnx is not None):
+        p.error('--score-thr needs --task or --onnx')
+    if args.onnx is not None and (args.backbone or not args.configs):
+        p.error('--onnx times configs (not --backbone)')
+    if args.onnx is not None and args.task:
+        p.error('--onnx and --task are separate runs')
+    if args.onnx and len(args.onnx) != len(args.configs):
+        p.error(f'--onnx: give one file per config ({len(args.configs)}) '
+                'or none (export each)')
+    if args.onnx is not None and args.device != 'cpu':
+        p.error('--onnx times onnxruntime on the CPU (--device cpu)')
+    if args.onnx is not None and args.threads is None:
+        args.threads = 1
     if args.task and (args.backbone or not args.configs):
         p.error('--task times configs (not --backbone)')
     if args.task and args.plot:
@@ -156,6 +183,10 @@ def run(args):
     common = dict(device=args.device, threads=args.threads,
                   warmup_secs=args.warmup_secs, secs=args.secs,
                   progress=not args.no_progress)
+    if args.onnx is not None:
+        return benchmark_onnx(args.configs, args.onnx or None, args.shape,
+                              args.threads, args.score_thr,
+                              repeats=args.repeats)
     if args.task:
         return benchmark_task(args.configs, args.baseline, args.deploy,
                               args.bf16, args.score_thr, args.shape,
@@ -177,8 +208,11 @@ def main(argv=None):
             print(throughput_table(results))
         else:
             results = run(args)
-            print(task_table(results) if args.task else
-                  throughput_table(results))
+            if args.onnx is not None:
+                print(onnx_table(results))
+            else:
+                print(task_table(results) if args.task else
+                      throughput_table(results))
             if args.out:
                 save_results(results, args.out, args.device,
                              args.warmup_secs, args.secs)

@@ -40,7 +40,15 @@ What they mend, each at its cause:
   ``torch.onnx.symbolic_opset9._cast_Long``, which torch removed; this one
   emits the standard ``RoiAlign`` (opset >= 16: ``half_pixel`` is mmcv's
   ``aligned=True``, exact) with a plain ``Cast``.
-* ``grid_sampler`` (mask pasting): mmdeploy emits its custom
+* ``FCNMaskHead.predict_by_feat`` (mask pasting at image size): mmdeploy
+  samples every mask over the whole image with ``grid_sample`` (a full
+  ``GridSample`` of N x H x W points, the slowest node of a Mask R-CNN
+  with 100 detections). Bilinear sampling with zero padding is separable:
+  the weight of mask cell ``(i, j)`` at pixel ``(y, x)`` is ``wy(y, i)
+  wx(x, j)``, so the pasted masks are ``Wy @ m @ Wx^T`` with per-box
+  ``(H, 28)`` and ``(W, 28)`` matrices of the same sample positions
+  (mmdet's ``_do_paste_mask``): the same values, two ``MatMul``.
+* ``grid_sampler``: mmdeploy emits its custom
   ``mmdeploy::grid_sampler``; from opset 16 on ONNX has ``GridSample``, which
   stock onnxruntime runs.
 * ``F.scaled_dot_product_attention``: mmdeploy's default rewrite (every
@@ -285,6 +293,58 @@ def _bbox_head_predict_by_feat_rewrite(self, rois, cls_scores, bbox_preds,
         pre_top_k=-1, keep_top_k=keep)
 
 
+def _paste_weights(lo, hi, size, cells):
+    """``(N, size, cells)`` bilinear weights of the ``cells`` mask cells at
+    the pixel centres ``0.5 .. size - 0.5`` of an image axis, for boxes
+    spanning ``[lo, hi)`` (``(N,)``): ``grid_sample``'s, with zero padding
+    and ``align_corners=False``, on mmdet's ``_do_paste_mask`` grid."""
+    pos = torch.arange(0, size, device=lo.device).to(torch.float32) + 0.5
+    grid = (pos - lo[:, None]) / (hi - lo)[:, None] * 2 - 1  # N, size
+    at = ((grid + 1) * cells - 1) / 2  # in cells
+    cell = torch.arange(0, cells, device=lo.device).to(torch.float32)
+    return (1 - (at[..., None] - cell).abs()).clamp(min=0)
+
+
+def paste_masks(masks, boxes, img_h, img_w):
+    """``masks`` (N, h, w) pasted into ``boxes`` (N, 4: x1, y1, x2, y2) of an
+    ``img_h`` x ``img_w`` image: mmdet's ``_do_paste_mask`` (bilinear
+    ``grid_sample``, ``align_corners=False``), written as the separable
+    product ``Wy @ masks @ Wx^T``."""
+    x0, y0, x1, y1 = boxes.unbind(1)
+    wy = _paste_weights(y0, y1, img_h, masks.shape[-2])  # N, H, h
+    wx = _paste_weights(x0, x1, img_w, masks.shape[-1])  # N, W, w
+    return wy @ masks.to(torch.float32) @ wx.transpose(1, 2)  # N, H, W
+
+
+def _fcn_mask_head_predict_by_feat_rewrite(self, mask_preds, results_list,
+                                          batch_img_metas, rcnn_test_cfg,
+                                          rescale=False,
+                                          activate_map=False):
+    """mmdeploy's ``FCNMaskHead`` post-processing (each detection's mask
+    of its label, pasted at the input size with ``export_postprocess_mask``,
+    thresholded at ``mask_thr_binary``), pasting with
+    :func:`paste_masks` instead of a whole-image ``grid_sample``."""
+    from mmdeploy.codebase.mmdet.deploy import get_post_processing_params
+    from mmdeploy.core import FUNCTION_REWRITER
+    ctx = FUNCTION_REWRITER.get_context()
+    img_h, img_w = batch_img_metas[0]['img_shape'][:2]
+    dets, labels = results_list
+    dets = dets.view(-1, 5)
+    labels = labels.view(-1)
+    masks = mask_preds.sigmoid()
+    if not self.class_agnostic:
+        inds = torch.arange(masks.shape[0], device=dets.device)
+        masks = masks[inds, labels][:, None]
+    if not get_post_processing_params(ctx.cfg).get(
+            'export_postprocess_mask', False):
+        return masks
+    masks = paste_masks(masks[:, 0], dets[:, :4], img_h, img_w)
+    threshold = rcnn_test_cfg.mask_thr_binary
+    if threshold >= 0:
+        masks = masks >= threshold
+    return masks
+
+
 def _roi_extractor_forward_rewrite(self, feats, rois, roi_scale_factor=None):
     """mmdet's ``SingleRoIExtractor.forward`` (RoIs pooled on the level
     ``map_roi_levels`` picks) without an in-place scatter: each level pools
@@ -408,6 +468,8 @@ FUNCTIONS = [
     ('mmseg.models.utils.wrappers.Upsample.forward',
      _upsample_forward_rewrite),
     ('torch.nn.functional.scaled_dot_product_attention', _sdpa_rewrite),
+    ('mmdet.models.roi_heads.mask_heads.fcn_mask_head.FCNMaskHead.'
+     'predict_by_feat', _fcn_mask_head_predict_by_feat_rewrite),
 ]
 SYMBOLICS = [
     ('mmcv.ops.roi_align.__self__', _roi_align_symbolic,
