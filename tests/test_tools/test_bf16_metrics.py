@@ -6,89 +6,26 @@ ran. Training and testing run without dataloader workers (deterministic,
 and less start-up time on 2 cores)."""
 import json
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 
-from mmhybrid.testing.toy import make_toy_data
+from toy_cli import DET_EPOCHS, SEG_ITERS, toy_set
+from toy_cli import NO_VAL as _NO_VAL
+from toy_cli import cfg_options as _options
+from toy_cli import det_data as _det_data
+from toy_cli import run_tool as _run
+from toy_cli import seg_data as _seg_data
+from toy_cli import train as _train
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
 DET = 'configs/demo/maskrcnn_shvit_s1_toy.py'
 SEG = 'configs/demo/fpn_shvit_s1_toy.py'
 FORMS = {(): 'as trained (fp32)', ('--bf16', ): 'bf16 autocast (CPU)',
          ('--deploy', '--bf16'): 'deploy + bf16 autocast (CPU)'}
 
-# the toy sets: training images are also the test images (a model trained
-# for a few iterations then scores clearly above zero on them)
-NUM_IMAGES = 16
-DET_EPOCHS = 30  # 2 iterations each
-SEG_ITERS = 60
-
-
-def _run(*args):
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return proc.stdout
-
-
-def _options(options):
-    return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
-
-
 @pytest.fixture(scope='module')
 def toy_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('bf16_toy'))
-    make_toy_data(root, kinds=('coco', 'ade'),
-                  coco=dict(num_train=NUM_IMAGES, num_val=1),
-                  ade=dict(num_train=NUM_IMAGES, num_val=1))
-    return root
-
-
-def _in_process(split):
-    # no dataloader worker: on 2 cores it only costs start-up time here
-    return {f'{split}_dataloader.num_workers': 0,
-            f'{split}_dataloader.persistent_workers': False}
-
-
-def _det_data(root):
-    coco = f'{root}/coco/'
-    out = {}
-    for split in ('train', 'test'):
-        out.update(_in_process(split))
-        out.update({
-            f'{split}_dataloader.dataset.data_root': coco,
-            f'{split}_dataloader.dataset.ann_file':
-            'annotations/instances_train2017.json',
-            f'{split}_dataloader.dataset.data_prefix.img': 'train2017/'})
-    out['test_evaluator.ann_file'] = \
-        f'{coco}annotations/instances_train2017.json'
-    return out
-
-
-def _seg_data(root):
-    ade = f'{root}/ade/ADEChallengeData2016/'
-    out = {}
-    for split in ('train', 'test'):
-        out.update(_in_process(split))
-        out.update({
-            f'{split}_dataloader.dataset.data_root': ade,
-            f'{split}_dataloader.dataset.data_prefix.img_path':
-            'images/training',
-            f'{split}_dataloader.dataset.data_prefix.seg_map_path':
-            'annotations/training'})
-    return out
-
-
-_NO_VAL = {'val_dataloader': None, 'val_cfg': None, 'val_evaluator': None}
-
-
-def _train(config, work_dir, options):
-    _run('tools/train.py', config, '--work-dir', work_dir,
-         *_options(options))
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
+    return toy_set(str(tmp_path_factory.mktemp('bf16_toy')))
 
 
 def _test_forms(config, ckpt, work_dir, data):
