@@ -46,3 +46,6 @@ from .robustness import (eval_robustness, parse_eps,  # noqa: E402
 __all__ += ['eval_robustness', 'parse_eps', 'robustness_table']
 __all__ += ['MAX_SIZE', 'check_predict_inputs', 'describe_prediction',
             'output_names', 'predict_images', 'prepare_training', 'train']
+from .attention import grad_cam, visualize_attention  # noqa: E402
+
+__all__ += ['grad_cam', 'visualize_attention']

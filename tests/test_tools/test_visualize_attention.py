@@ -1,13 +1,13 @@
 """Attention maps drawn by the records' layout
-(:func:`mmhybrid.visualization.visualize_attention`, the library of
+(:func:`mmhybrid.apis.visualize_attention`, the library of
 tools/analysis_tools/visualize_attention.py) on tiny inputs (CPU)."""
 import os.path as osp
 
 import pytest
 import torch
 
-from mmhybrid.visualization import (capture_attention, visualize_attention,
-                                    write_attention_pngs)
+from mmhybrid.apis import visualize_attention
+from mmhybrid.visualization import capture_attention, write_attention_pngs
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 

@@ -18,8 +18,7 @@ Every heat-map PNG shows the input image and the maps overlaid on it.
 """
 import argparse
 
-from mmhybrid.apis import add_backbone_args
-from mmhybrid.visualization import visualize_attention
+from mmhybrid.apis import add_backbone_args, visualize_attention
 
 
 def parse_args(argv=None):

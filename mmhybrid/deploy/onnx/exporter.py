@@ -19,7 +19,6 @@ import importlib
 import importlib.util
 import os
 import os.path as osp
-import re
 import warnings
 from contextlib import contextmanager
 
@@ -30,41 +29,13 @@ from mmhybrid.apis import (TensorForward, build_model, config_task,
                            load_config)
 from mmhybrid.deploy.passes import switch_to_deploy
 
+from .session import (ExportError, _short, failing_op, onnx_session,
+                      run_session)
+
 #: tasks exported whole through mmdeploy, and mmdeploy's codebase for each
 MMDEPLOY_TASKS = {'detection': ('mmdet', 'ObjectDetection'),
                   'segmentation': ('mmseg', 'Segmentation')}
 DEFAULT_OPSET = 17
-
-
-class ExportError(RuntimeError):
-    """An export that cannot be done, with the reason in words."""
-
-
-# --------------------------------------------------------------- errors --
-_OP_PATTERNS = [
-    r"running (\w+ node\. Name:'[^']*')",
-    r"operator '([\w:.]+)'",
-    r'ONNX export of operator ([\w ]+?)[,.]',
-    r'(aten::\w+(?:\.\w+)?)',
-    r'(prim::\w+)',
-    r"op_type:?\s*'?(\w+)'?",
-    r'NOT_IMPLEMENTED.*?(\w+)\(',
-    r'(\w+::\w+)\(-?\d+\) is not a registered function/op',
-]
-
-
-def _short(msg, n=400):
-    msg = msg.strip().splitlines()[0] if msg.strip() else msg
-    return msg if len(msg) <= n else msg[:n] + '...'
-
-
-def failing_op(msg):
-    """The operator an export or onnxruntime error names, if any."""
-    for pat in _OP_PATTERNS:
-        m = re.search(pat, msg)
-        if m:
-            return m.group(1)
-    return None
 
 
 def nonstandard_ops(path):
@@ -186,7 +157,6 @@ def export(model, x, out, opset=DEFAULT_OPSET, dynamic=False,
 def run_onnx(path, x):
     """Outputs of the ONNX file ``path`` on ``x`` with onnxruntime (one
     thread); an error names the op and the input shape."""
-    from .parity import onnx_session, run_session
     return run_session(onnx_session(path, threads=1), x)
 
 

@@ -9,44 +9,11 @@ import time
 import numpy as np
 import torch
 
+from .session import ExportError, onnx_session, run_session
+
 #: default tolerances of :func:`check`
 TOLERANCES = dict(match=1.0, box=0.5, score=1e-3, mask_iou=0.98,
                   seg_agreement=0.999)
-
-
-def onnx_session(path, threads=None, providers=None):
-    """An onnxruntime session of ``path`` (``threads`` intra-op threads;
-    default: onnxruntime's own choice)."""
-    import onnxruntime as ort
-    from .exporter import ExportError, _short, failing_op
-    so = ort.SessionOptions()
-    if threads:
-        so.intra_op_num_threads = int(threads)
-        so.inter_op_num_threads = 1
-    so.log_severity_level = 4  # the error is raised below, once
-    try:
-        return ort.InferenceSession(
-            path, so, providers=providers or ['CPUExecutionProvider'])
-    except Exception as e:  # noqa: BLE001
-        op = failing_op(str(e))
-        raise ExportError(f'onnxruntime cannot run {path}'
-                          + (f' (op {op})' if op else '')
-                          + f': {_short(str(e))}') from e
-
-
-def run_session(sess, x):
-    """``sess`` on the NCHW input ``x``: its outputs as numpy arrays; an
-    error names the failing op and the input shape."""
-    from .exporter import ExportError, _short, failing_op
-    x = x.numpy() if isinstance(x, torch.Tensor) else x
-    try:
-        return sess.run(None, {sess.get_inputs()[0].name: x})
-    except Exception as e:  # noqa: BLE001
-        op = failing_op(str(e))
-        raise ExportError(f'onnxruntime cannot run it at input '
-                          f'{tuple(x.shape)}'
-                          + (f' (op {op})' if op else '')
-                          + f': {_short(str(e))}') from e
 
 
 def _as_input_image(data_samples, shape):
@@ -126,7 +93,6 @@ def compare_segmentation(ref_map, onnx_map):
     ref_map = np.asarray(ref_map).reshape(-1)
     onnx_map = np.asarray(onnx_map).reshape(-1)
     if ref_map.shape != onnx_map.shape:
-        from .exporter import ExportError
         raise ExportError(f'class map of {onnx_map.size} pixels from ONNX, '
                           f'{ref_map.size} from PyTorch')
     return dict(seg_agreement=float((ref_map == onnx_map).mean()),

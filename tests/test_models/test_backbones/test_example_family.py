@@ -79,7 +79,7 @@ def _photo():
 def test_maps_drawn_through_the_library(tmp_path):
     """Its maps are drawn by their layout ('tokens'): no line about the
     family outside its own files."""
-    from mmhybrid.visualization import visualize_attention
+    from mmhybrid.apis import visualize_attention
     done = visualize_attention(_photo(), str(tmp_path), model=_classifier(),
                                shape=(64, 48), cam=True)
     assert done['family'] == 'ToyHybrid'

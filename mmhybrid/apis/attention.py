@@ -7,10 +7,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .capture import AttentionCapture
-from .draw import write_attention_pngs
-from .model import PixelNormalizer, default_cam_layer, load_image
-from .plot import save_heatmap_grid
+from mmhybrid.visualization import (AttentionCapture, PixelNormalizer,
+                                    default_cam_layer, load_image,
+                                    save_heatmap_grid, write_attention_pngs)
 
 __all__ = ['build_classifier', 'grad_cam', 'visualize_attention']
 
@@ -20,7 +19,8 @@ def build_classifier(config=None, checkpoint=None, backbone=None, arch=None,
     """The classifier of a classification ``config`` (+ ``checkpoint``), or
     GAP + a linear head of ``num_classes`` over a random-init ``backbone``
     (a registered type)."""
-    from mmhybrid.apis import build_model, config_task, load_config
+    from .model import build_model
+    from .runner import config_task, load_config
     if config is None:
         return build_model(backbone=backbone, arch=arch,
                            num_classes=num_classes)
@@ -52,7 +52,7 @@ def grad_cam(model, normalizer, pixels, target_layer, target=None):
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    from mmhybrid.apis import TensorForward
+    from .model import TensorForward
     wrapped = nn.Sequential(normalizer, TensorForward(model, output='last'))
     wrapped.eval()
     targets = None if target is None else [ClassifierOutputTarget(target)]
@@ -85,7 +85,7 @@ def visualize_attention(image, out_dir, model=None, config=None,
         records), ``pred`` (predicted class) and ``family`` (the backbone's
         type name).
     """
-    from mmhybrid.apis import TensorForward
+    from .model import TensorForward
     img = load_image(image, shape)  # checks the path first
     if model is None:
         model = build_classifier(config, checkpoint, backbone, arch)
