@@ -21,7 +21,7 @@ from mmhybrid.apis import (add_common_args, apply_eval_protocol,
                            check_metrics, check_writable, config_task,
                            explain_errors, load_config, parse_common_args,
                            run_cli, summarize_metrics)
-from mmhybrid.deploy import use_onnxruntime
+from mmhybrid.deploy.onnx import use_onnxruntime
 from mmhybrid.engine import inference_form
 
 ONNXRUNTIME_FORM = 'onnxruntime (exported ONNX file)'

@@ -16,8 +16,8 @@ def _prepare(path, cfg, onnx_file, shape, out_dir):
     """``(model in deploy form, onnx file, data, inputs)`` of one config:
     exported to ``out_dir`` when ``onnx_file`` is None."""
     from mmhybrid.apis import build_model
-    from mmhybrid.deploy import (ExportError, build_deploy_config,
-                                        create_input, export_model)
+    from mmhybrid.deploy.onnx import (ExportError, build_deploy_config,
+                                      create_input, export_model)
     from mmhybrid.deploy.onnx.runtime import onnx_output_names
     from mmhybrid.deploy import switch_to_deploy
     if onnx_file is None:
@@ -45,7 +45,7 @@ def _prepare(path, cfg, onnx_file, shape, out_dir):
 
 def _detections(onnx_file, inputs, threads):
     """Detections the file keeps on ``inputs`` (None for a segmentor)."""
-    from mmhybrid.deploy import onnx_session, run_session
+    from mmhybrid.deploy.onnx import onnx_session, run_session
     sess = onnx_session(onnx_file, threads)
     names = [o.name for o in sess.get_outputs()]
     if 'dets' not in names:
@@ -70,7 +70,7 @@ def benchmark_onnx(configs, onnx_files=None, shape=None, threads=1,
 
     Returns ``[dict(model, config, shape, threads, detections, torch_ms,
     onnx_ms, ratio, onnx)]``."""
-    from mmhybrid.deploy import time_onnx_vs_torch
+    from mmhybrid.deploy.onnx import time_onnx_vs_torch
     if onnx_files and len(onnx_files) != len(configs):
         raise BenchmarkError(f'--onnx: {len(onnx_files)} file(s) for '
                              f'{len(configs)} config(s); give one per '

@@ -13,13 +13,18 @@ inference form.
   (:func:`enable_bf16`, :func:`bf16_autocast`);
 * :mod:`.onednn` - the one version-checked door to PyTorch's private oneDNN
   ops (:func:`onednn_ops`);
-* :mod:`.onnx` - ONNX export: backbones and classifiers as tensors, whole
-  detectors and segmentors through mmdeploy; parity and speed against
-  PyTorch with onnxruntime; an onnxruntime model for ``tools/test.py``;
-* :mod:`.coreml` - Core ML export (``from mmhybrid.deploy import coreml``).
 
-The export names (and ``coreml``) are loaded on first use, so that importing
-this package imports neither :mod:`mmhybrid.apis` nor :mod:`mmhybrid.models`.
+and, one floor up (they build models through :mod:`mmhybrid.apis`, which
+stands on this package), the exporters:
+
+* :mod:`mmhybrid.deploy.onnx` - ONNX export: backbones and classifiers as
+  tensors, whole detectors and segmentors through mmdeploy; parity and speed
+  against PyTorch with onnxruntime; an onnxruntime model for
+  ``tools/test.py --backend onnxruntime``;
+* :mod:`mmhybrid.deploy.coreml` - Core ML export.
+
+Importing this package imports neither :mod:`mmhybrid.apis` nor
+:mod:`mmhybrid.models`.
 
 Importing it imports neither mmdeploy nor onnxruntime, and changes nothing
 in torch or the OpenMMLab packages.
@@ -44,22 +49,3 @@ __all__ = [
     'model_parts', 'part_num_classes', 'Part', 'Role', 'ROLES', 'PART_NAMES',
     'onednn_ops', 'onednn_status'
 ]
-
-#: names of :mod:`.onnx`, loaded on first use (PEP 562)
-_EXPORT_NAMES = (
-    'ExportError', 'ExportResult', 'build_backbone', 'build_classifier',
-    'build_deploy_config', 'create_input', 'export', 'export_model',
-    'failing_op', 'nonstandard_ops', 'randomize_norms', 'run_onnx',
-    'sample_image', 'tensor_parity', 'TOLERANCES', 'check_export', 'compare',
-    'failures', 'format_figures', 'onnx_session', 'run_session',
-    'time_onnx_vs_torch', 'use_onnxruntime', 'OnnxRuntimeModel')
-__all__ += list(_EXPORT_NAMES) + ['coreml']
-
-
-def __getattr__(name):
-    import importlib
-    if name == 'coreml':
-        return importlib.import_module('.coreml', __name__)
-    if name in _EXPORT_NAMES:
-        return getattr(importlib.import_module('.onnx', __name__), name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -12,7 +12,7 @@ CFG = 'configs/demo/fpn_shvit_s1_toy.py'
 
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
-    from mmhybrid.deploy import export_model
+    from mmhybrid.deploy.onnx import export_model
     path = str(tmp_path_factory.mktemp('onnx') / 'fpn.onnx')
     export_model(CFG, path, shape=(64, 96))
     return path

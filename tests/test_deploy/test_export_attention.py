@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmhybrid.deploy import nonstandard_ops, randomize_norms, switch_to_deploy
+from mmhybrid.deploy import switch_to_deploy
+from mmhybrid.deploy.onnx import nonstandard_ops, randomize_norms
 from mmhybrid.deploy.onnx.exporter import mmdeploy_context
 from mmhybrid.deploy.onnx.rewriters import \
     scaled_dot_product_attention_exact

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmhybrid.deploy import ExportError, export_model, nonstandard_ops
+from mmhybrid.deploy.onnx import ExportError, export_model, nonstandard_ops
 from mmhybrid.deploy.onnx.exporter import mmdeploy_context
 from mmhybrid.deploy.onnx.rewriters import (FUNCTIONS, SYMBOLICS,
                                               adaptive_avg_pool2d_exact,

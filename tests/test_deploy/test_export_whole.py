@@ -25,7 +25,7 @@ from toy_cli import run_tool as _run
 from toy_cli import seg_data as _seg_data
 from toy_cli import train as _train
 
-from mmhybrid.deploy import (check_export, export_model, failures,
+from mmhybrid.deploy.onnx import (check_export, export_model, failures,
                              format_figures, nonstandard_ops)
 
 pytest.importorskip('mmdeploy')

@@ -13,7 +13,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
 
-from mmhybrid import deploy  # noqa: E402
+from mmhybrid.deploy import onnx as deploy  # noqa: E402
 from mmhybrid.utils import switch_to_deploy  # noqa: E402
 
 

@@ -12,6 +12,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 # what a tool may import from mmhybrid (package level only)
 FRONT_DOORS = ('mmhybrid.apis', 'mmhybrid.analysis', 'mmhybrid.deploy',
+               'mmhybrid.deploy.onnx', 'mmhybrid.deploy.coreml',
                'mmhybrid.visualization', 'mmhybrid.testing',
                'mmhybrid.engine')
 # imported bare for its side effect: registering mmhybrid's components

@@ -33,11 +33,12 @@ import sys
 import torch
 
 from mmhybrid.apis import add_backbone_args, config_task, load_config
-from mmhybrid.deploy import (TOLERANCES, ExportError, build_backbone,
-                             build_classifier, check_export, export,
-                             export_model, failures, format_figures,
-                             randomize_norms, tensor_parity,
-                             switch_to_deploy, time_onnx_vs_torch)
+from mmhybrid.deploy import switch_to_deploy
+from mmhybrid.deploy.onnx import (TOLERANCES, ExportError, build_backbone,
+                                  build_classifier, check_export, export,
+                                  export_model, failures, format_figures,
+                                  randomize_norms, tensor_parity,
+                                  time_onnx_vs_torch)
 
 WHOLE_TASKS = ('detection', 'segmentation')
 
@@ -256,7 +257,7 @@ def export_whole(args):
         if status == 0:
             print('[parity] OK')
     if args.speed:
-        from mmhybrid.deploy import create_input
+        from mmhybrid.deploy.onnx import create_input
         data, x = create_input(result.cfg, result.deploy_cfg, result.model,
                                args.image, result.input_shape[-2:])
         t = time_onnx_vs_torch(result.model, args.out, x,
