@@ -1,6 +1,6 @@
 """Whole-model speed of onnxruntime against PyTorch, per config: the file
 exported through :mod:`mmhybrid.deploy` (or one given), timed by
-:func:`mmhybrid.deploy.time_onnx_vs_torch` against the PyTorch deploy
+:func:`mmhybrid.deploy.onnx.time_onnx_vs_torch` against the PyTorch deploy
 form on the same input, with the same threads, in this process.
 ``tools/analysis_tools/benchmark.py --onnx`` prints :func:`onnx_table`."""
 import os
@@ -58,7 +58,7 @@ def benchmark_onnx(configs, onnx_files=None, shape=None, threads=1,
                    score_thr=None, repeats=5, warmup=1, out_dir=None):
     """One row per config (detector or segmentor): the median latency of
     PyTorch's ``predict`` (deploy form) and of onnxruntime on the same
-    preprocessed photograph (:func:`mmhybrid.deploy.sample_image`)
+    preprocessed photograph (:func:`mmhybrid.deploy.onnx.sample_image`)
     resized to ``shape`` (H, W; default the config's test resize), and
     ``ratio`` = PyTorch / onnxruntime (> 1: onnxruntime is faster).
 
