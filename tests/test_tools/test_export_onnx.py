@@ -10,8 +10,8 @@ import pytest
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-pytest.importorskip('onnx')
-pytest.importorskip('onnxruntime')
+import onnx  # noqa: F401 (make install installs it)
+import onnxruntime  # noqa: F401 (make install installs it)
 
 from mmhybrid.deploy import onnx as deploy  # noqa: E402
 from mmhybrid.utils import switch_to_deploy  # noqa: E402
