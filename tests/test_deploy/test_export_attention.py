@@ -95,7 +95,7 @@ def test_sdpa_with_scale_exports_exactly(tmp_path):
 
 
 @pytest.mark.parametrize('deploy,dynamic', [(True, False), (True, True),
-                                            (False, False)])
+                                            (False, False), (False, True)])
 def test_harmovision_backbone_exact_through_mmdeploy(tmp_path, deploy,
                                                      dynamic):
     from mmhybrid.apis import build_model
@@ -106,9 +106,15 @@ def test_harmovision_backbone_exact_through_mmdeploy(tmp_path, deploy,
     if deploy:
         assert switch_to_deploy(model)
     x = torch.rand(1, 3, 128, 160)
-    # dynamic: traced where every map has partial windows (7x7 windows;
-    # 16x20, 8x10, 4x5 at strides 8, 16, 32), run where some have none
-    # (14x28, 7x14, 4x7)
-    x2 = torch.rand(1, 3, 112, 224) if dynamic else None
+    x2 = None
+    if dynamic and deploy:
+        # traced where every map has partial windows (7x7 windows; 16x20,
+        # 8x10, 4x5 at strides 8, 16, 32), run where some have none
+        # (14x28, 7x14, 4x7)
+        x2 = torch.rand(1, 3, 112, 224)
+    elif dynamic:
+        # traced where no map has a partial window (28, 14, 7), run where
+        # every map has: the padding and its mask must not be frozen away
+        x, x2 = torch.rand(1, 3, 224, 224), x
     errs = _export(model, x, str(tmp_path / 'hv.onnx'), x2=x2)
     assert len(errs) == 2 and max(errs) < 1e-4, errs

@@ -72,8 +72,12 @@ class LWMHSA(nn.Module):
         else:
             wh, ww = H, W
         pad_b, pad_r = (wh - H % wh) % wh, (ww - W % ww) % ww
+        # while tracing (ONNX export) the padded, masked form runs at every
+        # size: a Python branch on the traced size would freeze it into a
+        # dynamic-shape graph
+        padded = torch.jit.is_tracing() or bool(pad_b or pad_r)
         x = self.norm(x)
-        if pad_b or pad_r:
+        if padded:
             x = F.pad(x, (0, pad_r, 0, pad_b))
         Hp, Wp = H + pad_b, W + pad_r
         q, k = self.qk(x).chunk(2, dim=1)
@@ -81,10 +85,11 @@ class LWMHSA(nn.Module):
         k = self._partition(k, wh, ww)
         v = self._partition(self.v(x), wh, ww)
         attn = (q @ k.transpose(-2, -1)) * self.scale  # B*n, heads, N, N
-        if pad_b or pad_r:
-            valid = x.new_zeros(1, 1, Hp, Wp, dtype=torch.bool)
-            valid[..., :H, :W] = True
-            valid = valid.view(1, 1, Hp // wh, wh, Wp // ww, ww)
+        if padded:
+            rows = torch.arange(Hp, device=x.device) < H
+            cols = torch.arange(Wp, device=x.device) < W
+            valid = (rows[:, None] & cols[None]).view(1, 1, Hp // wh, wh,
+                                                      Wp // ww, ww)
             valid = valid.permute(0, 2, 4, 1, 3, 5).reshape(-1, 1, 1, wh * ww)
             valid = valid.repeat(B, 1, 1, 1)  # B*n, 1, 1, N
             attn = attn.masked_fill(~valid, float('-inf'))
@@ -95,7 +100,7 @@ class LWMHSA(nn.Module):
         nh, nw = Hp // wh, Wp // ww
         out = out.view(B, nh, nw, self.num_heads, wh, ww, self.head_dim)
         out = out.permute(0, 3, 6, 1, 4, 2, 5).reshape(B, C, Hp, Wp)
-        if pad_b or pad_r:
+        if padded:
             out = out[:, :, :H, :W].contiguous()
         return out
 
