@@ -1,7 +1,8 @@
 """The front door of mmhybrid: load a config, build a model (from a config or
 a backbone type and arch), load a checkpoint, run it (Runner, inferencers,
 tensor forward). Every tool in ``tools/`` goes through it."""
-from .checks import check_coco_annotations, check_coco_file, check_metrics
+from .checks import (check_coco_annotations, check_coco_classes,
+                     check_coco_file, check_metrics)
 from .errors import (AnnotationError, ConfigError, ImageReadError, MetricError,
                      OutputPathError, run_cli)
 from .explain import explain_errors
@@ -27,7 +28,7 @@ __all__ = [
     'ImageReadError', 'list_images', 'read_image', 'save_png'
 ]
 __all__ += [
-    'AnnotationError', 'MetricError', 'check_coco_annotations',
+    'AnnotationError', 'MetricError', 'check_coco_annotations', 'check_coco_classes',
     'check_coco_file', 'check_metrics', 'OutputPathError', 'check_writable',
     'save_atomic'
 ]
