@@ -69,6 +69,12 @@ def parse_args(argv=None):
         f'{MAX_SIZE}; segmentation: the side at which the full-size '
         'results take 2 GiB, 2764 px for 4 classes, 1575 px for 150). A '
         'larger value costs memory: the inferencers keep full-size results')
+    parser.add_argument(
+        '--view-size', type=int, default=0,
+        help='draw the picture of a smaller image enlarged by a whole factor '
+        '(nearest neighbour) until its longest side is at least this many '
+        'px, e.g. 512 for the 128 px toy images (default 0: drawn at the '
+        'size predicted on; the prediction itself is unchanged)')
     add_trust_arg(parser)
     return parser.parse_args(argv)
 
@@ -80,7 +86,7 @@ def run(args):
         allow_partial_load=args.allow_partial_load,
         pred_score_thr=args.pred_score_thr, opacity=args.opacity,
         topk=args.topk, palette=args.palette, deploy=args.deploy,
-        bf16=args.bf16, max_size=args.max_size)
+        bf16=args.bf16, max_size=args.max_size, view_size=args.view_size)
     weights = args.checkpoint or 'none (random initialisation)'
     print(f'task: {predictor.task}, config: {args.config}, weights: '
           f'{weights}, class names from the {predictor.meta_source}, '

@@ -77,6 +77,9 @@ QUICK_DATA = dict(
 # Training runs without validation: the test step evaluates afterwards.
 NO_VAL = {'val_dataloader': None, 'val_cfg': None, 'val_evaluator': None}
 
+#: the least longest side (px) of the prediction pictures: the 128 px toy
+#: images are drawn 4x enlarged, so that labels do not cover the objects
+VIEW_SIZE = 512
 # val images per job whose predictions are drawn with the trained checkpoint
 NUM_PREDICTIONS = 3
 
@@ -220,7 +223,7 @@ def predict_val_images(name, config, ckpt, data_dir, work_dir, repo):
     """Draw the trained model's predictions on the first
     :data:`NUM_PREDICTIONS` val images with ``tools/inference.py``: copies
     of the images in ``<work_dir>/predictions/images/``, one PNG each in
-    ``<work_dir>/predictions/``. Returns the PNG paths and the time."""
+    ``<work_dir>/predictions/``, enlarged to :data:`VIEW_SIZE` px. Returns the PNG paths and the time."""
     val_dir = DEMO_JOBS[name]['val_images'](data_dir)
     if not osp.isabs(val_dir):
         val_dir = osp.join(repo, val_dir)
@@ -234,7 +237,8 @@ def predict_val_images(name, config, ckpt, data_dir, work_dir, repo):
         shutil.copy2(img, inputs)
     cfg_name = osp.splitext(osp.basename(config))[0]
     elapsed = _run([sys.executable, 'tools/inference.py', inputs, config,
-                    ckpt, '--out-dir', pred_dir],
+                    ckpt, '--out-dir', pred_dir, '--view-size',
+                    str(VIEW_SIZE)],
                    f'[{name}] predict {len(images)} val images {cfg_name}',
                    repo)
     pictures = [osp.join(pred_dir, osp.splitext(osp.basename(img))[0] +

@@ -186,6 +186,99 @@ def _listing(values, limit=8, sort=True):
     return ', '.join(map(str, values[:limit])) + more
 
 
+#: annotation files larger than this are not parsed whole before training
+#: (COCO's train2017 file is 448 MB): only their ``categories`` are read
+FULL_READ_BYTES = 64 * 2**20
+
+
+def _check_classes(path, key, classes, cats):
+    """Refuse config ``classes`` that the file's ``categories`` (a list of
+    dicts) do not all name."""
+    names = {c.get('name') for c in cats if isinstance(c, dict)}
+    absent = [c for c in classes if c not in names]
+    if not absent:
+        return
+    found = len(classes) - len(absent)
+    what = ('mmdet keeps only the annotations of the config\'s classes, '
+            'so no image would have any (training stops with "need at '
+            'least one array to concatenate")' if not found else
+            'mmdet would drop them silently and shift the labels of the '
+            'others')
+    missing = (f'none of the config\'s {len(classes)} classes '
+               f'({_listing(classes, sort=False)})' if not found else
+               f'no category named {_listing(absent, sort=False)}, one of '
+               f'the config\'s {len(classes)} classes '
+               f'({_listing(classes, sort=False)})')
+    raise AnnotationError(
+        f'{path!r} ({key}) has {missing} among its {len(names)} '
+        f'categories ({_listing(names) or "none"}); '
+        f'{what}. The toy sets of tools/misc/make_toy_data.py have their '
+        'own configs, configs/demo/*_toy.py. For another data set, set the '
+        'dataset\'s metainfo=dict(classes=(...)) to the names in the file '
+        'and the heads\' num_classes to their count.')
+
+
+def _tail_categories(path, window=4 * 2**20):
+    """The ``categories`` list of a large COCO file, found in its last or
+    first ``window`` bytes (where COCO writers put it) without parsing the
+    rest; None when not found there."""
+    size = osp.getsize(path)
+    decoder = json.JSONDecoder()
+    with open(path, 'rb') as f:
+        chunks = []
+        f.seek(max(0, size - window))
+        chunks.append(f.read())
+        f.seek(0)
+        chunks.append(f.read(window))
+    for chunk in chunks:
+        text = chunk.decode('utf-8', errors='replace')
+        start = text.rfind('"categories"')
+        while start >= 0:
+            bracket = text.find('[', start)
+            colon = text.find(':', start + len('"categories"'))
+            if 0 <= colon < bracket and not text[colon + 1:bracket].strip():
+                try:
+                    cats, _ = decoder.raw_decode(text, bracket)
+                except ValueError:
+                    cats = None
+                if isinstance(cats, list):
+                    return cats
+            start = text.rfind('"categories"', 0, start)
+    return None
+
+
+def check_coco_classes(path, classes, key='ann_file'):
+    """Refuse (:class:`AnnotationError`) a COCO annotation file whose
+    category names do not include all the config's ``classes``: mmdet
+    keeps only the annotations of those classes, and a training set with
+    none left fails deep inside mmengine with ``need at least one array to
+    concatenate`` (e.g. the 3-class toy set under an 80-class COCO config).
+    Files over :data:`FULL_READ_BYTES` have only their ``categories`` read
+    (skipped when not found at either end of the file)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'Annotation file not found: {path!r} ({key}; absolute path '
+            f'{osp.abspath(path)!r})')
+    if classes is None:
+        return
+    if osp.getsize(path) > FULL_READ_BYTES:
+        cats = _tail_categories(path)
+        if cats is None:
+            return
+    else:
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise AnnotationError(
+                f'{path!r} ({key}) is not a JSON file: {e}') from None
+        if not isinstance(data, dict):
+            raise AnnotationError(f'{path!r} ({key}) is not a COCO '
+                                  'annotation file (no top-level object)')
+        cats = data.get('categories') or []
+    _check_classes(path, key, classes, cats)
+
+
 def check_coco_file(path, classes=None, key='ann_file'):
     """Refuse (:class:`AnnotationError`, naming ``path`` and ``key``) a COCO
     annotation file that would give meaningless metrics: no images,
@@ -224,28 +317,24 @@ def check_coco_file(path, classes=None, key='ann_file'):
             'would count as nothing and AP would read -1 or be wrong; add '
             'the categories or fix the ids.')
     if classes is not None:
-        names = {c.get('name') for c in cats}
-        absent = [c for c in classes if c not in names]
-        if absent:
-            raise AnnotationError(
-                f'{path!r} ({key}) has no category named '
-                f'{_listing(absent, sort=False)}, which the config\'s '
-                'classes list '
-                f'(categories in the file: {_listing(names) or "none"}). '
-                'Set the dataset\'s metainfo.classes to the names in the '
-                'file.')
+        _check_classes(path, key, classes, cats)
     return data
 
 
 def check_coco_annotations(cfg, *loaders):
     """Run :func:`check_coco_file` once per COCO annotation file that the
     given dataloaders (``'val_dataloader'``, ``'test_dataloader'``) and
-    their evaluators read, with the config's classes. Configs without COCO
-    data are left alone."""
+    their evaluators read, with the config's classes. The training set
+    (``'train_dataloader'``) gets :func:`check_coco_classes` only (its
+    classes; a large file is not parsed whole). Configs without COCO data
+    are left alone."""
     files = {}
     for key, path, classes in _coco_files(cfg, loaders):
         entry = files.setdefault(osp.realpath(path), [key, path, None])
         if entry[2] is None:
             entry[2] = classes
     for key, path, classes in files.values():
-        check_coco_file(path, classes, key)
+        if key.startswith('train_dataloader.'):
+            check_coco_classes(path, classes, key)
+        else:
+            check_coco_file(path, classes, key)

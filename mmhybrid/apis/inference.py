@@ -3,8 +3,9 @@ inferencer, and draw the picture a user wants to see.
 
 The task comes from the config (:func:`mmhybrid.apis.config_task`):
 
-* detection: mmdet ``DetInferencer`` (boxes and masks drawn by
-  ``DetLocalVisualizer``);
+* detection: mmdet ``DetInferencer``; boxes and masks drawn by
+  :func:`mmhybrid.visualization.draw_detections` (labels beside the boxes,
+  scores in [0, 1] as the console prints them: ``rectangle: 0.7399``);
 * segmentation: mmseg ``MMSegInferencer`` (the class map blended over the
   image by ``SegLocalVisualizer``);
 * classification: mmpretrain ``ImageClassificationInferencer``; the image
@@ -97,6 +98,8 @@ def draw_topk(image, names, scores, title=None):
     The canvas is as high as the image, or higher when the list needs it.
     Returns an RGB uint8 array."""
     from PIL import Image, ImageDraw
+
+    from mmhybrid.visualization import score_text
     image = np.asarray(image, dtype=np.uint8)
     h, w = image.shape[:2]
     size = int(np.clip(h // 14, 12, 22))
@@ -124,7 +127,7 @@ def draw_topk(image, names, scores, title=None):
         draw.rectangle(
             [x0, bar_y, x0 + int(bar_w * min(max(score, 0.), 1.)),
              bar_y + size // 2], fill=(55, 110, 190))
-        label = f'{score:.4f}'
+        label = score_text(score)
         draw.text((x0 + bar_w - probe.textlength(label, font=small), y + 1),
                   label, fill=(60, 60, 60), font=small)
         y += line
@@ -231,6 +234,12 @@ class ImagePredictor:
             and the result says so (``note``). Default:
             :func:`default_max_size` (memory: the inferencers keep
             full-size results).
+        view_size (int): the picture of a smaller image is drawn enlarged
+            by a whole factor (nearest neighbour; boxes, masks and class
+            map with it) until its longest side is at least this many px,
+            so that labels do not cover small objects; 0 (default): drawn
+            at the size predicted on. The prediction is made on the image
+            as it is.
 
     Example:
         >>> predictor = ImagePredictor('configs/demo/fpn_shvit_s1_toy.py')
@@ -242,7 +251,7 @@ class ImagePredictor:
     def __init__(self, config, checkpoint=None, device=None,
                  allow_partial_load=False, pred_score_thr=0.3, opacity=0.5,
                  topk=5, palette='none', deploy=False, bf16=False,
-                 max_size=None):
+                 max_size=None, view_size=0):
         from mmengine.device import get_device
 
         from mmengine.config import Config
@@ -264,6 +273,11 @@ class ImagePredictor:
         self.opacity = opacity
         self.topk = topk
         self.palette = palette
+        if view_size is None or int(view_size) < 0:
+            raise ValueError('view_size must be 0 (as predicted) or a '
+                             f'number of pixels, got {view_size!r}')
+        #: the least longest side (px) of a picture (0: as predicted)
+        self.view_size = int(view_size)
         #: the framework's scope: the inferencer is built and called in it,
         #: and the caller's default scope is restored afterwards
         self.scope = cfg.default_scope
@@ -385,9 +399,9 @@ class ImagePredictor:
             rgb[..., ::-1])
         with bf16_autocast(enabled=self.bf16), self._in_scope():
             if self.task == 'detection':
-                result = self._detect(inputs)
+                result = self._detect(inputs, rgb)
             elif self.task == 'segmentation':
-                result = self._segment(inputs)
+                result = self._segment(inputs, rgb)
             else:
                 result = self._classify(inputs, rgb)
         result.update(image=image, note=note)
@@ -415,9 +429,19 @@ class ImagePredictor:
                 '--max-size sets the limit.')
         return mmcv.imresize(rgb, size, interpolation='area'), note
 
-    def _detect(self, image):
+    def _colors(self, labels):
+        """One RGB colour per class: the model's palette as mmdet's
+        visualizer resolves it (``'random'``: its fixed seed)."""
+        from mmdet.visualization.palette import get_palette
+        meta = getattr(self.inferencer.model, 'dataset_meta', None) or {}
+        classes = meta.get('classes') or ()
+        count = max([len(classes)] + [int(x) + 1 for x in labels])
+        return get_palette(meta.get('palette', 'random'), max(count, 1))
+
+    def _detect(self, image, rgb):
+        from mmhybrid.visualization import draw_detections
         out = self.inferencer(
-            image, return_vis=True, no_save_vis=True, no_save_pred=True,
+            image, return_vis=False, no_save_vis=True, no_save_pred=True,
             return_datasamples=True, pred_score_thr=self.pred_score_thr)
         inst = out['predictions'][0].pred_instances.cpu().numpy()
         keep = np.flatnonzero(inst.scores >= self.pred_score_thr)
@@ -430,17 +454,38 @@ class ImagePredictor:
                 detail += f', mask {int(inst.masks[i].sum())} px'
             top.append((self._name(inst.labels[i]), float(inst.scores[i]),
                         detail))
-        return dict(image=image, picture=out['visualization'][0], top=top,
+        picture = draw_detections(
+            rgb, inst.bboxes[keep], inst.labels[keep], inst.scores[keep],
+            masks=inst.masks[keep] if 'masks' in inst else None,
+            names=self.classes, colors=self._colors(inst.labels[keep]),
+            view_size=self.view_size)
+        return dict(image=image, picture=picture, top=top,
                     num_instances=len(inst.scores))
 
-    def _segment(self, image):
+    def _segment(self, image, rgb):
+        from mmhybrid.visualization import upscale, view_scale
         out = self.inferencer(image, return_vis=True, opacity=self.opacity)
         sem_seg = np.asarray(out['predictions'])
         labels, counts = np.unique(sem_seg, return_counts=True)
         order = np.argsort(-counts, kind='stable')
         top = [(self._name(labels[i]), float(counts[i] / sem_seg.size),
                 'of the pixels') for i in order]
-        return dict(image=image, picture=out['visualization'], top=top,
+        picture = out['visualization']
+        factor = view_scale(*rgb.shape[:2], self.view_size)
+        if factor > 1:  # drawn again, enlarged, with labels of a legible size
+            import torch
+            from mmengine.structures import PixelData
+            from mmseg.structures import SegDataSample
+            sample = SegDataSample()
+            sample.pred_sem_seg = PixelData(data=torch.from_numpy(
+                upscale(sem_seg, factor)[None].astype(np.int64)))
+            visualizer = self.inferencer.visualizer
+            visualizer.add_datasample(
+                'prediction', np.ascontiguousarray(upscale(rgb, factor)),
+                sample, draw_gt=False, draw_pred=True, show=False,
+                with_labels=True)
+            picture = visualizer.get_image()
+        return dict(image=image, picture=picture, top=top,
                     sem_seg=sem_seg)
 
     def _classify(self, image, rgb):
@@ -457,5 +502,7 @@ class ImagePredictor:
         names = [self._name(i) for i in best]
         top = [(n, float(scores[i]), f'class {int(i)}')
                for n, i in zip(names, best)]
-        picture = draw_topk(rgb, names, scores[best], title=f'top-{k}')
+        from mmhybrid.visualization import upscale, view_scale
+        view = upscale(rgb, view_scale(*rgb.shape[:2], self.view_size))
+        picture = draw_topk(view, names, scores[best], title=f'top-{k}')
         return dict(image=image, picture=picture, top=top, scores=scores)

@@ -227,6 +227,16 @@ def list_models(pattern=None):
     return mmpretrain.list_models(pattern)
 
 
+def search_models(pattern=None):
+    """Every entry of mmhybrid's model index (classifiers, detectors,
+    segmentors) matching ``pattern``, with its published results, size,
+    config and upstream weights URL
+    (:func:`mmhybrid.engine.model_index.search_index`): ``mim search
+    mmhybrid`` without openmim, with any install."""
+    from mmhybrid.engine.model_index import search_index
+    return search_index(pattern)
+
+
 def get_model(model, pretrained=False, device='cpu', **kwargs):
     """``mmpretrain.get_model`` for mmhybrid's classifiers, with safe and
     checked weights: ``model`` is a name of the index (``'shvit-s1_in1k'``,

@@ -57,8 +57,9 @@ def predict_images(predictor, images, out_dir, progress=True):
 
 
 def _show(value, detail):
+    from mmhybrid.visualization import score_text  # the pictures' figure
     return f'{value:.1%} {detail}' if detail == 'of the pixels' else \
-        f'{value:.4f}  {detail}'
+        f'{score_text(value)}  {detail}'
 
 
 def describe_prediction(result, task, topk, score_thr):

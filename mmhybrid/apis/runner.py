@@ -256,9 +256,11 @@ def check_data_roots(cfg, *loaders):
                     f'Data root not found: {root!r} ({name}.dataset'
                     f'.data_root, absolute path {osp.abspath(root)!r}). '
                     'Put the dataset there, or point the config at it with '
-                    f'--cfg-options {name}.dataset.data_root=PATH/ (the toy '
-                    'sets: python tools/misc/make_toy_data.py --out '
-                    'data/toy).')
+                    f'--cfg-options {name}.dataset.data_root=PATH/. The toy '
+                    'sets (python tools/misc/make_toy_data.py --out '
+                    'data/toy) have 3 classes and their own configs, '
+                    'configs/demo/*_toy.py; a COCO, ADE20K or ImageNet '
+                    'config needs its real data set.')
 
 
 def build_runner(cfg):

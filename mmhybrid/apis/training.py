@@ -41,8 +41,12 @@ def prepare_training(cfg, amp=False, auto_scale_lr=False, resume=None):
         cfg.load_from = resume
     check_data_roots(cfg, 'train_dataloader',
                      *(['val_dataloader'] if cfg.get('val_cfg') else []))
-    if cfg.get('val_cfg'):
-        check_coco_annotations(cfg, 'val_dataloader')
+    # the training set's classes too: a set without the config's classes
+    # otherwise fails deep in mmengine ("need at least one array to
+    # concatenate")
+    check_coco_annotations(cfg, 'train_dataloader',
+                           *(['val_dataloader'] if cfg.get('val_cfg')
+                             else []))
     check_writable(cfg.work_dir, 'the work dir (--work-dir)', is_dir=True)
     trusted = [cfg.get('load_from')]
     if resume == 'auto':

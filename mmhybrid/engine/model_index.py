@@ -146,3 +146,44 @@ def recipe_cards():
              model['Recipe'])
             for meta in _metafiles() for model in meta.get('Models') or []
             if 'Recipe' in model]
+
+
+def search_index(pattern=None):
+    """Every entry of the index (detection and segmentation too) whose name
+    matches ``pattern`` (fnmatch when it has ``*?[``, else a substring; case
+    ignored; None: all), as dicts with ``name``, ``results`` (``'COCO box
+    AP 39.0'``, ...), ``params``, ``flops``, ``config`` (relative to the
+    index's folder) and ``weights`` (the upstream URL, or None): what ``mim
+    search mmhybrid`` shows, readable without openmim and with any install
+    (:func:`model_index_path`). Raises ``FileNotFoundError`` when no index
+    is installed."""
+    import fnmatch
+    path = model_index_path()
+    if path is None:
+        raise FileNotFoundError(
+            'mmhybrid\'s model-index.yml was not found next to the package '
+            '(a source checkout or an editable install) nor in '
+            'mmhybrid/.mim (a wheel install)')
+    root = osp.dirname(path)
+    rows = []
+    for model in load_index():
+        name = model.name
+        if pattern:
+            wild = any(c in pattern for c in '*?[')
+            hit = fnmatch.fnmatch(name.lower(), pattern.lower()) if wild \
+                else pattern.lower() in name.lower()
+            if not hit:
+                continue
+        meta = (model.metadata.data if model.metadata else None) or {}
+        results = []
+        for r in model.results or []:
+            for metric, value in (r.metrics or {}).items():
+                results.append(f'{r.dataset} {metric} {value}')
+        config = model.config
+        if config and osp.isabs(config):
+            config = osp.relpath(config, root)
+        rows.append(dict(name=name, results=results,
+                         params=meta.get('Parameters'),
+                         flops=meta.get('FLOPs'), config=config,
+                         weights=model.weights))
+    return rows

@@ -158,7 +158,8 @@ def test_config_check_reads_dataset_and_evaluator_files(tmp_path):
         'test_dataloader.dataset.data_root': f'{root}/',
         'test_dataloader.dataset.metainfo': None,
         'test_evaluator.ann_file': str(ann)})
-    with pytest.raises(AnnotationError, match='named person'):
+    with pytest.raises(AnnotationError,
+                       match=r"none of the config's 80 classes \(person"):
         check_coco_annotations(cfg, 'test_dataloader')
 
 
