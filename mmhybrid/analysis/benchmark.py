@@ -238,7 +238,7 @@ class TimedPredict:
     a clock per part (:class:`~mmhybrid.apis.task_timing.PartTimer`)."""
 
     def __init__(self, role, path, mode, dtype, device, shape=None,
-                 score_thr=None):
+                 score_thr=None, batch_size=1):
         self.role, self.path, self.mode, self.dtype = role, path, mode, dtype
         self.name = osp.splitext(osp.basename(path.split('::')[-1]))[0]
         cfg = task_config(path, score_thr)
@@ -251,7 +251,9 @@ class TimedPredict:
             enable_bf16(model)
             self.ctx = bf16_autocast
         self.hw = shape or task_input_size(cfg, self.task)
-        self.batch = predict_batch(self.task, self.hw, device)
+        self.batch_size = int(batch_size)
+        self.batch = predict_batch(self.task, self.hw, device,
+                                   num_images=self.batch_size)
         self.model, self.device = model, device
         self.parts = PartTimer(model, device).__enter__()
         self.times, self.dets = [], None
@@ -276,10 +278,11 @@ class TimedPredict:
 
     def row(self):
         n = len(self.times)
-        s = summarize_times(self.times, 1)
+        s = summarize_times(self.times, self.batch_size)
         return dict(model=self.name, config=self.path, role=self.role,
                     mode=self.mode, dtype=self.dtype, task=self.task,
-                    shape=list(self.hw), iters=n,
+                    shape=list(self.hw), iters=n, batch=self.batch_size,
+                    throughput=s['throughput'],
                     latency_ms=s['latency_ms'],
                     latency_median_ms=s['latency_median_ms'],
                     parts_ms=self.parts.mean_ms(n),
@@ -288,10 +291,10 @@ class TimedPredict:
 
 def benchmark_task(configs, baselines=(), deploy=False, bf16=False,
                    score_thr=None, shape=None, device='cpu', threads=None,
-                   warmup_secs=3., secs=10., progress=True):
+                   warmup_secs=3., secs=10., progress=True, batch_size=1):
     """One row per form of :func:`task_forms`: the whole ``test_step`` on
-    one random image of the config's test size (``shape``: H or H, W
-    instead), all forms alternating in one window, with per-part times,
+    ``batch_size`` random images of the config's test size (``shape``: H or
+    H, W instead), all forms alternating in one window, with per-part times,
     the peak memory of one predict alone and the speed-up (baseline latency
     / its latency) over every baseline form."""
     device = setup_device(device, threads)
@@ -299,7 +302,8 @@ def benchmark_task(configs, baselines=(), deploy=False, bf16=False,
     bar = _progress(len(forms), progress)
     timed = []
     for form in forms:
-        timed.append(TimedPredict(*form, device, _hw(shape), score_thr))
+        timed.append(TimedPredict(*form, device, _hw(shape), score_thr,
+                                  batch_size))
         if timed[-1].mode == 'deploy' and not timed[-1].switched:
             raise BenchmarkError(f'--deploy: {timed[-1].name} has no deploy '
                                  'form; drop --deploy to time it as trained')

@@ -53,18 +53,20 @@ def throughput_table(results):
 def task_table(rows):
     """Latency per form of :func:`~.benchmark.benchmark_task` rows (with the
     speed-up over every baseline form), then the per-part breakdown in ms
-    per image ("other": data movement, post-processing)."""
+    per predict call (per batch; "other": data movement,
+    post-processing)."""
     bases = [f"{b['model']} {form_name(b)}" for b in rows
              if b['role'] == 'baseline']
-    head = ('| model | form | input | predict ms (median) | peak MB | dets |'
-            + ''.join(f' vs {b} |' for b in bases))
+    head = ('| model | form | batch | input | predict ms (median) | img/s | '
+            'peak MB | dets |' + ''.join(f' vs {b} |' for b in bases))
     lines = [head, '|' + '---|' * (head.count('|') - 1)]
     for r in rows:
         dets = '-' if r['detections'] is None else r['detections']
         lines.append(
-            f"| {r['model']} | {form_name(r)} | "
+            f"| {r['model']} | {form_name(r)} | {r.get('batch', 1)} | "
             f"{r['shape'][0]}x{r['shape'][1]} | {r['latency_ms']:.0f} "
-            f"({r['latency_median_ms']:.0f}) | {r['peak_memory_mb']:.0f} | "
+            f"({r['latency_median_ms']:.0f}) | "
+            f"{r.get('throughput', 0):.1f} | {r['peak_memory_mb']:.0f} | "
             f'{dets} |' + ''.join(f" {r['speedup'][b]:.2f}x |"
                                   for b in bases))
     labels = []

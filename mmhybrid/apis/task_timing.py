@@ -138,27 +138,31 @@ def task_input_size(cfg, task):
                      f'{cfg.filename}; give --shape H W')
 
 
-def predict_batch(task, hw, device='cpu', seed=0):
-    """A test batch of one random uint8 image of size ``hw`` (what a test
-    dataloader yields after ``PackDetInputs``/``PackSegInputs``/
-    ``PackInputs``), for ``model.test_step``."""
+def predict_batch(task, hw, device='cpu', seed=0, num_images=1):
+    """A test batch of ``num_images`` random uint8 images of size ``hw``
+    (what a test dataloader yields after ``PackDetInputs``/
+    ``PackSegInputs``/``PackInputs``), for ``model.test_step``."""
+    if int(num_images) < 1:
+        raise ValueError(f'a batch needs at least one image, got '
+                         f'num_images={num_images}')
     h, w = hw
     g = torch.Generator().manual_seed(seed)
-    img = torch.randint(0, 256, (3, h, w), generator=g,
-                        dtype=torch.uint8).to(device)
     meta = dict(img_shape=(h, w), ori_shape=(h, w))
     if task == 'detection':
-        from mmdet.structures import DetDataSample
-        sample = DetDataSample(metainfo=dict(meta, scale_factor=(1., 1.)))
+        from mmdet.structures import DetDataSample as Sample
+        meta['scale_factor'] = (1., 1.)
     elif task == 'segmentation':
-        from mmseg.structures import SegDataSample
-        sample = SegDataSample(metainfo=dict(meta, scale_factor=(1., 1.)))
+        from mmseg.structures import SegDataSample as Sample
+        meta['scale_factor'] = (1., 1.)
     elif task == 'classification':
-        from mmpretrain.structures import DataSample
-        sample = DataSample(metainfo=meta)
+        from mmpretrain.structures import DataSample as Sample
     else:
         raise ValueError(f'unknown task {task!r}')
-    return dict(inputs=[img], data_samples=[sample])
+    imgs = [torch.randint(0, 256, (3, h, w), generator=g,
+                          dtype=torch.uint8).to(device)
+            for _ in range(int(num_images))]
+    return dict(inputs=imgs,
+                data_samples=[Sample(metainfo=dict(meta)) for _ in imgs])
 
 
 def count_predictions(outputs):

@@ -136,7 +136,7 @@ def test_task_mode_breaks_a_detector_down_against_a_stock_baseline():
                                      'mask-rcnn_r50_fpn_1x_coco unfused + '
                                      'bf16'}
     assert '| . convs |' in text and '| other |' in text
-    assert '| maskrcnn_shvit_s1_toy | deploy + bf16 | 96x128 |' in text
+    assert '| maskrcnn_shvit_s1_toy | deploy + bf16 | 1 | 96x128 |' in text
 
 
 def test_task_mode_sizes_inputs_from_the_config():
@@ -148,3 +148,21 @@ def test_task_mode_sizes_inputs_from_the_config():
     assert task_input_size(det, 'detection') == (800, 1333)
     assert task_input_size(seg, 'segmentation') == (512, 512)
     assert task_input_size(cls, 'classification') == (224, 224)
+
+
+def test_task_mode_times_a_batch_of_images():
+    """``batch_size`` images per predict: every image gets its prediction,
+    and img/s counts them all."""
+    from mmhybrid.apis.task_timing import predict_batch
+    batch = predict_batch('segmentation', (64, 96), num_images=3)
+    assert len(batch['inputs']) == len(batch['data_samples']) == 3
+    assert not torch.equal(batch['inputs'][0], batch['inputs'][1])
+    with pytest.raises(ValueError, match='at least one image'):
+        predict_batch('segmentation', (64, 96), num_images=0)
+    rows = benchmark_task(['configs/demo/fpn_shvit_s1_toy.py'], shape=[64, 96],
+                          threads=1, warmup_secs=0, secs=0.3, progress=False,
+                          batch_size=2)
+    (row, ) = rows
+    assert row['batch'] == 2 and row['iters'] >= 1
+    assert row['throughput'] == pytest.approx(2000 / row['latency_ms'])
+    assert '| fpn_shvit_s1_toy | unfused | 2 | 64x96 |' in task_table(rows)
