@@ -13,6 +13,9 @@ inference form.
   read;
 * :mod:`.bf16` - CPU bf16 inference with float32 between the parts
   (:func:`enable_bf16`, :func:`bf16_autocast`);
+* :mod:`.compile` - ``torch.compile`` of a model's backbone and neck
+  (:func:`compile_model`), saying which form ran, falling back with the
+  reason where it fails;
 * :mod:`.onednn` - the one version-checked door to PyTorch's private oneDNN
   ops (:func:`onednn_ops`);
 
@@ -31,6 +34,8 @@ Importing this package imports neither :mod:`mmhybrid.apis` nor
 Importing it imports neither mmdeploy nor onnxruntime, and changes nothing
 in torch or the OpenMMLab packages.
 """
+from .compile import (COMPILE_MODES, Compiled, CompiledForward, compile_form,
+                      compile_model)
 from .bf16 import bf16_autocast, bf16_islands, enable_bf16, to_float32
 from .onednn import onednn_ops, onednn_status
 from .parts import PART_NAMES, ROLES, Part, Role, model_parts, part_num_classes
@@ -51,5 +56,6 @@ __all__ = [
     'ParallelRoIAlign',
     'enable_bf16', 'bf16_autocast', 'bf16_islands', 'to_float32',
     'model_parts', 'part_num_classes', 'Part', 'Role', 'ROLES', 'PART_NAMES',
-    'onednn_ops', 'onednn_status'
+    'onednn_ops', 'onednn_status', 'compile_model', 'compile_form',
+    'Compiled', 'CompiledForward', 'COMPILE_MODES'
 ]
