@@ -230,6 +230,8 @@ class ImagePredictor:
             in this mode (``'default'``, ``'reduce-overhead'``:
             :func:`~mmhybrid.deploy.compile_model`); :attr:`form` names any
             part that fell back to eager, and why.
+        compile_backend (str): ``torch.compile``'s backend (default
+            ``'inductor'``).
         max_size (int, optional): the longest side (px) at which an image
             is predicted and drawn; a larger image is resized down to it
             and the result says so (``note``). Default:
@@ -246,7 +248,7 @@ class ImagePredictor:
     def __init__(self, config, checkpoint=None, device=None,
                  allow_partial_load=False, pred_score_thr=0.3, opacity=0.5,
                  topk=5, palette='none', deploy=False, bf16=False,
-                 max_size=None, compile=None):
+                 max_size=None, compile=None, compile_backend='inductor'):
         from mmengine.device import get_device
 
         from mmengine.config import Config
@@ -303,7 +305,8 @@ class ImagePredictor:
         self.compiled = None
         if compile:
             from mmhybrid.deploy import compile_model
-            self.compiled = compile_model(self.inferencer.model, mode=compile)
+            self.compiled = compile_model(self.inferencer.model, mode=compile,
+                                          backend=compile_backend)
         #: where the class names come from
         self.meta_source = 'inferencer\'s default'
         for source, meta in metas:

@@ -46,9 +46,18 @@ def _compile_errors():
     return (TorchDynamoException, )
 
 
+def _first_line(err):
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return f'{type(err).__name__}: {lines[0]}' if lines else \
+        type(err).__name__
+
+
 def _reason(err):
-    text = str(err).strip().splitlines()
-    return f'{type(err).__name__}: {text[0] if text else ""}'.strip()
+    """One line: the error, and what the compiler backend raised."""
+    inner = getattr(err, 'inner_exception', None) or err.__cause__
+    if inner is None or inner is err:
+        return _first_line(err)
+    return f'{type(err).__name__}: {_first_line(inner)}'
 
 
 class CompiledForward:
@@ -123,8 +132,9 @@ def compile_model(model, mode=None, backend='inductor', dynamic=None):
         model (nn.Module): an mmdet/mmseg/mmpretrain model or a backbone.
         mode (str, optional): one of :data:`COMPILE_MODES`;
             ``'reduce-overhead'`` (CUDA graphs) only for a model on CUDA.
-        backend (str): ``torch.compile``'s backend (``'inductor'``; tests
-            use ``'eager'``/``'aot_eager'``, which need no C++ compiler).
+        backend (str | callable): ``torch.compile``'s backend
+            (``'inductor'``; tests use ``'eager'``/``'aot_eager'``, which
+            need no C++ compiler).
         dynamic (bool, optional): ``torch.compile``'s ``dynamic``.
 
     Returns:
@@ -163,7 +173,8 @@ def compile_model(model, mode=None, backend='inductor', dynamic=None):
                                  else mode, backend=backend, dynamic=dynamic)
         module.forward = done[name] = CompiledForward(module, name, compiled,
                                                       current)
-    _log(f'inference: {compile_form(backend, mode, list(done))}',
-         logging.INFO)
-    return Compiled(done, backend, mode)
+    name = backend if isinstance(backend, str) else getattr(
+        backend, '__name__', repr(backend))
+    _log(f'inference: {compile_form(name, mode, list(done))}', logging.INFO)
+    return Compiled(done, name, mode)
 

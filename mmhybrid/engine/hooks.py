@@ -187,14 +187,18 @@ class InferenceFormHook(Hook):
             :func:`~mmhybrid.deploy.compile_model`), after the deploy/bf16
             steps; a part where compiling fails runs eagerly, logged with
             the reason and named in :attr:`form`.
+        compile_backend (str): ``torch.compile``'s backend (``'inductor'``;
+            ``'eager'`` checks the compile path without a C++ compiler).
     """
 
     priority = 'VERY_HIGH'  # before any hook that runs the model
 
-    def __init__(self, deploy=False, bf16=False, compile=None):
+    def __init__(self, deploy=False, bf16=False, compile=None,
+                 compile_backend='inductor'):
         self.deploy = bool(deploy)
         self.bf16 = bool(bf16)
         self.compile = compile or None
+        self.compile_backend = compile_backend
         #: what :func:`~mmhybrid.deploy.compile_model` compiled
         self.compiled = None
         #: what :func:`~mmhybrid.deploy.switch_to_deploy` switched
@@ -226,7 +230,8 @@ class InferenceFormHook(Hook):
             self.islands = enable_bf16(model)
             runner.test_loop.fp16 = True
         if self.compile:
-            self.compiled = compile_model(model, mode=self.compile)
+            self.compiled = compile_model(model, mode=self.compile,
+                                          backend=self.compile_backend)
         runner.logger.info(f'inference form: {self.form}' + (
             f' (float32 outputs of: {", ".join(self.islands)})'
             if self.islands else ''))
