@@ -200,3 +200,31 @@ def test_cpu_deployed_model_moved_off_the_cpu_takes_no_onednn_op():
     assert [o.shape[0] for o in out] == [2] * len(out)
     assert ops.count('_convolution_pointwise') == 0
     assert ops.count('convolution') > 0
+
+
+def test_cpu_form_batch_chunks_and_roi_align_off_the_cpu_are_plain():
+    """The CPU form's BatchChunked and ParallelRoIAlign, moved off the CPU
+    (meta): the plain sequence, mmcv's op (a stand-in records the call)."""
+    from mmcv.ops import RoIAlign
+    model = build_model(backbone='HarmoVision', arch='n').eval()
+    switch_to_deploy(model)
+    assert isinstance(model.stem, BatchChunked)
+    model.to('meta')
+    with torch.no_grad():
+        outs = model(torch.randn(4, 3, 64, 64, device='meta'))
+    assert all(o.shape[0] == 4 for o in outs)
+    calls = []
+
+    class Recorder(nn.Module):
+
+        def forward(self, x, rois):
+            calls.append(x.device.type)
+            return 'mmcv'
+
+    fast = ParallelRoIAlign(RoIAlign(7, 0.25, 0))
+    fast.mmcv_op = Recorder()
+    feats = torch.randn(1, 4, 8, 8, device='meta')
+    rois = torch.zeros(64, 5, device='meta')
+    with torch.no_grad():
+        assert fast(feats, rois) == 'mmcv'
+    assert calls == ['meta']
