@@ -19,6 +19,7 @@ import sys
 from mmhybrid.apis import (MAX_SIZE, ImagePredictor, add_trust_arg,
                            apply_trust_arg, check_predict_inputs,
                            describe_prediction, predict_images, run_cli)
+from mmhybrid.deploy import COMPILE_MODES
 
 
 def parse_args(argv=None):
@@ -63,6 +64,13 @@ def parse_args(argv=None):
         'decoding, mask pasting and the seg-logit resize in float32 '
         '(mmhybrid.utils.enable_bf16)')
     parser.add_argument(
+        '--compile', nargs='?', const='default', default=None,
+        choices=COMPILE_MODES, metavar='MODE',
+        help='torch.compile the backbone and neck (after --deploy/--bf16; '
+        'mmhybrid.deploy.compile_model); MODE: default, reduce-overhead '
+        '(CUDA graphs, CUDA only), max-autotune. A part that fails to '
+        'compile runs eagerly, and the printed form says which and why')
+    parser.add_argument(
         '--max-size', type=int, default=None,
         help='the longest side (px) at which an image is predicted and '
         'drawn; a larger one is resized down to it, with a note (default: '
@@ -86,7 +94,8 @@ def run(args):
         allow_partial_load=args.allow_partial_load,
         pred_score_thr=args.pred_score_thr, opacity=args.opacity,
         topk=args.topk, palette=args.palette, deploy=args.deploy,
-        bf16=args.bf16, max_size=args.max_size, view_size=args.view_size)
+        bf16=args.bf16, max_size=args.max_size, view_size=args.view_size,
+        compile=args.compile)
     weights = args.checkpoint or 'none (random initialisation)'
     print(f'task: {predictor.task}, config: {args.config}, weights: '
           f'{weights}, class names from the {predictor.meta_source}, '
@@ -98,6 +107,8 @@ def run(args):
         for line in describe_prediction(result, predictor.task, args.topk,
                                         args.pred_score_thr):
             print(line)
+    if predictor.compiled is not None:  # as it ran: any fallback named
+        print(f'inference form as run: {predictor.form}', flush=True)
     print(f'wrote {len(written)} PNG file(s) to {args.out_dir}')
     return written
 

@@ -1,6 +1,7 @@
 """Test a checkpoint with an mmhybrid config and print its metrics (box/mask
 AP, mIoU or top-1, as the config's evaluator says). Same flags as mmdet/mmseg
-``tools/test.py``, plus ``--deploy`` (the model's deploy form), ``--bf16``
+``tools/test.py``, plus ``--deploy`` (the model's deploy form for its device), ``--compile
+[MODE]`` (``torch.compile`` of backbone and neck), ``--bf16``
 (CPU bf16 autocast; :mod:`mmhybrid.deploy.bf16`) and ``--backend
 onnxruntime`` (CHECKPOINT is then an ONNX file of
 ``tools/deployment/export_onnx.py --dynamic``, run by onnxruntime as
@@ -21,8 +22,9 @@ from mmhybrid.apis import (add_common_args, apply_eval_protocol,
                            check_metrics, check_writable, config_task,
                            explain_errors, load_config, parse_common_args,
                            run_cli, summarize_metrics)
+from mmhybrid.deploy import COMPILE_MODES
 from mmhybrid.deploy.onnx import use_onnxruntime
-from mmhybrid.engine import inference_form
+from mmhybrid.engine import InferenceFormHook, inference_form
 
 ONNXRUNTIME_FORM = 'onnxruntime (exported ONNX file)'
 
@@ -50,6 +52,13 @@ def parse_args():
         'float32 (mmhybrid.utils.enable_bf16). Faster on CPUs with bf16 '
         'units; metrics may differ slightly from float32')
     parser.add_argument(
+        '--compile', nargs='?', const='default', default=None,
+        choices=COMPILE_MODES, metavar='MODE',
+        help='torch.compile the backbone and neck (after --deploy/--bf16; '
+        'mmhybrid.deploy.compile_model); MODE: default, reduce-overhead '
+        '(CUDA graphs, CUDA only), max-autotune. A part that fails to '
+        'compile runs eagerly; the log and inference_form say which and why')
+    parser.add_argument(
         '--backend', choices=['pytorch', 'onnxruntime'], default='pytorch',
         help='run the model with PyTorch (default) or run the ONNX file '
         'given as CHECKPOINT with onnxruntime (export it with '
@@ -69,9 +78,9 @@ def main():
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint!r}')
     onnx = args.backend == 'onnxruntime'
-    if onnx and (args.deploy or args.bf16):
-        raise ValueError('--deploy/--bf16 are forms of the PyTorch model; '
-                         'the ONNX file is already the deploy form')
+    if onnx and (args.deploy or args.bf16 or args.compile):
+        raise ValueError('--deploy/--bf16/--compile are forms of the PyTorch '
+                         'model; the ONNX file is already the deploy form')
     if onnx != args.checkpoint.endswith('.onnx'):
         raise ValueError(
             f'--backend {args.backend} takes a '
@@ -103,16 +112,18 @@ def main():
             dict(type='mmengine.DumpResults', out_file_path=args.out))
     cfg.test_evaluator = evaluators
     hooks = list(cfg.get('custom_hooks') or [])
-    if args.deploy or args.bf16:
+    if args.deploy or args.bf16 or args.compile:
         hooks.append(dict(type='InferenceFormHook', deploy=args.deploy,
-                          bf16=args.bf16))
+                          bf16=args.bf16, compile=args.compile))
         cfg.custom_hooks = hooks
     # the form that runs, also where the config itself asks for one
     forms = [h for h in hooks if isinstance(h, dict)
              and str(h.get('type', '')).endswith('InferenceFormHook')]
     deploy = any(h.get('deploy', False) for h in forms)
     bf16 = any(h.get('bf16', False) for h in forms)
-    form = inference_form(deploy, bf16)
+    compile_mode = next((h['compile'] for h in forms if h.get('compile')),
+                        None)
+    form = inference_form(deploy, bf16, compile_mode)
     if onnx:
         use_onnxruntime(cfg, args.checkpoint)
         form = ONNXRUNTIME_FORM
@@ -123,12 +134,15 @@ def main():
         runner = build_runner(cfg)
         with explain_errors(cfg, ('test_dataloader', )):
             metrics = runner.test()
+    # the form as it ran (a part that failed to compile ran eagerly)
+    form = next((h.form for h in runner.hooks
+                 if isinstance(h, InferenceFormHook)), form)
     if runner.rank == 0:
         out = osp.join(runner.log_dir, 'test_metrics.json')
         result = {k: float(v) for k, v in metrics.items()
                   if isinstance(v, numbers.Number)}
         result.update(inference_form=form, deploy=deploy, bf16=bf16,
-                      backend=args.backend)
+                      compile=compile_mode, backend=args.backend)
         with open(out, 'w') as f:
             json.dump(result, f, indent=1)
         print(f'inference form: {form}')

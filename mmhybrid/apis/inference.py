@@ -229,6 +229,12 @@ class ImagePredictor:
         bf16 (bool): CPU only: predict under bf16 autocast with float32
             islands outputs (:func:`~mmhybrid.utils.enable_bf16`); refused
             with ``ValueError`` on another device.
+        compile (str, optional): ``torch.compile`` the backbone and neck
+            in this mode (``'default'``, ``'reduce-overhead'``:
+            :func:`~mmhybrid.deploy.compile_model`); :attr:`form` names any
+            part that fell back to eager, and why.
+        compile_backend (str): ``torch.compile``'s backend (default
+            ``'inductor'``).
         max_size (int, optional): the longest side (px) at which an image
             is predicted and drawn; a larger image is resized down to it
             and the result says so (``note``). Default:
@@ -251,7 +257,8 @@ class ImagePredictor:
     def __init__(self, config, checkpoint=None, device=None,
                  allow_partial_load=False, pred_score_thr=0.3, opacity=0.5,
                  topk=5, palette='none', deploy=False, bf16=False,
-                 max_size=None, view_size=0):
+                 max_size=None, view_size=0, compile=None,
+                 compile_backend='inductor'):
         from mmengine.device import get_device
 
         from mmengine.config import Config
@@ -309,6 +316,12 @@ class ImagePredictor:
                 switch_to_deploy(self.inferencer.model)
             if self.bf16:
                 enable_bf16(self.inferencer.model)
+        #: what :func:`~mmhybrid.deploy.compile_model` compiled, or None
+        self.compiled = None
+        if compile:
+            from mmhybrid.deploy import compile_model
+            self.compiled = compile_model(self.inferencer.model, mode=compile,
+                                          backend=compile_backend)
         #: where the class names come from
         self.meta_source = 'inferencer\'s default'
         for source, meta in metas:
@@ -335,7 +348,9 @@ class ImagePredictor:
         """Which form of the model predicts, e.g. ``'deploy + bf16 autocast
         (CPU)'``."""
         from mmhybrid.engine import inference_form
-        return inference_form(self.deploy, self.bf16)
+        return inference_form(
+            self.deploy, self.bf16,
+            self.compiled.form() if self.compiled else None)
 
     @property
     def classes(self):

@@ -1,7 +1,12 @@
 """Deploy as module passes (the timm ``fuse()`` idiom): switching a model to
 its inference form replaces modules; no training forward knows about it.
 
-The passes, in the order :func:`deploy_module` runs them:
+The passes depend on the device the model runs on (:func:`deploy_form`,
+:class:`DeployForm`). Off the CPU (CUDA) they are only what helps there:
+:func:`fuse_modules` (structural re-parameterisation), :func:`unchunk_batches`
+(a ``fuse()``'s :class:`BatchChunked` back to a plain ``nn.Sequential``) and
+mmcv's BN folding, NCHW float32 (channels-last on request). The CPU form,
+tuned for oneDNN, in the order :func:`deploy_module` runs them:
 
 1. :func:`fuse_modules` - every module with a ``fuse()`` method is replaced
    by what it returns (e.g. ``Conv2dBN.fuse()`` -> a ``Conv2d``; SHViT's
@@ -34,8 +39,10 @@ The residual protocol, for modules the passes cannot see through:
   computes everything before it in ``forward_body(x)``, so that
   ``body(x) == body.get_submodule(body.last_conv)(body.forward_body(x))``.
 """
+import contextvars
 import copy
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -125,7 +132,9 @@ class FusedConv2d(nn.Conv2d):
             self.NCHW_MIN_REDUCTION
 
     def forward(self, x, residual=None):
-        if torch.compiler.is_compiling():  # inductor fuses on its own
+        # other devices (a model moved to the GPU after switching):
+        # F.conv2d, the add, the activation; inductor fuses on its own
+        if x.device.type != 'cpu' or torch.compiler.is_compiling():
             return self._plain(x, residual)
         if self.weight.is_contiguous() and self.prefers_nchw():
             return self._plain(x.contiguous(), residual)
@@ -391,21 +400,158 @@ def fuse_residuals(module):
     return count
 
 
-@torch.no_grad()
-def deploy_module(module):
-    """The inference form of ``module``'s children, in place (every pass of
-    this file but the backbone hooks). Returns ``module``."""
+def unchunk_batches(module):
+    """Replace every :class:`BatchChunked` under ``module`` by the plain
+    ``nn.Sequential`` of its members (the deploy form off the CPU: batch
+    chunks are sized for CPU caches and threads). The members, state-dict
+    keys and the ``chunk_bytes`` attribute stay (an owner's budget setter
+    still reads and writes it; it has no effect there). Returns the number
+    replaced."""
+    count = 0
+    for name, child in module.named_children():
+        count += unchunk_batches(child)
+        if isinstance(child, BatchChunked):
+            plain = nn.Sequential(OrderedDict(child._modules))
+            plain.chunk_bytes = child.chunk_bytes
+            setattr(module, name, plain)
+            count += 1
+    return count
+
+
+def _fuse_children(module):
     for name, child in module.named_children():
         setattr(module, name, fuse_modules(child))
-    fuse_conv_bn(module)
-    fuse_conv_modules(module)
-    fuse_conv_act(module)
-    to_fused_convs(module)
-    fuse_residuals(module)
+
+
+def _to_channels_last(module):
     module.to(memory_format=torch.channels_last)
+
+
+def _to_channels_last_cpu(module):
+    _to_channels_last(module)
     for m in module.modules():
         if type(m) is FusedConv2d and m.prefers_nchw():
             m.weight.data = m.weight.data.contiguous()
+
+
+#: pass name -> function of a module, in the names :class:`DeployForm`
+#: lists
+PASSES = {
+    'fuse_modules': _fuse_children,
+    'unchunk_batches': unchunk_batches,
+    'fuse_conv_bn': fuse_conv_bn,
+    'fuse_conv_modules': lambda m: fuse_conv_modules(m),  # defined below
+    'fuse_conv_act': fuse_conv_act,
+    'to_fused_convs': to_fused_convs,
+    'fuse_residuals': fuse_residuals,
+    'channels_last_cpu': _to_channels_last_cpu,
+    'channels_last': _to_channels_last,
+}
+
+#: the CPU form (tuned for oneDNN): BNs folded, conv + ReLU/SiLU/residual
+#: add as one oneDNN kernel with packed weights, channels-last (convs whose
+#: reduction is long keep NCHW weights: :meth:`FusedConv2d.prefers_nchw`)
+CPU_PASSES = ('fuse_modules', 'fuse_conv_bn', 'fuse_conv_modules',
+              'fuse_conv_act', 'to_fused_convs', 'fuse_residuals',
+              'channels_last_cpu')
+#: any other device (CUDA): structural re-parameterisation (``fuse()``) and
+#: BN folding only, batch chunks undone; NCHW unless asked for channels-last
+OTHER_PASSES = ('fuse_modules', 'unchunk_batches', 'fuse_conv_bn')
+
+
+@dataclass(frozen=True)
+class DeployForm:
+    """Which deploy passes run (:func:`deploy_form` makes one).
+
+    Attributes:
+        device (str): the device type the form is for (``'cpu'``,
+            ``'cuda'``...).
+        channels_last (bool): weights (and a deployed part's inputs)
+            channels-last; always True on the CPU.
+    """
+    device: str = 'cpu'
+    channels_last: bool = True
+
+    @property
+    def passes(self):
+        """The module passes (names of :data:`PASSES`) in order."""
+        if self.device == 'cpu':
+            return CPU_PASSES
+        return OTHER_PASSES + (('channels_last', )
+                               if self.channels_last else ())
+
+    @property
+    def model_passes(self):
+        """The passes over a whole model after its parts:
+        ``'parallel_roi_align'`` (:func:`parallel_roi_align`) on the CPU."""
+        return ('parallel_roi_align', ) if self.device == 'cpu' else ()
+
+    def describe(self):
+        """The form in words."""
+        if self.device == 'cpu':
+            return ('CPU form: BN folded, conv + ReLU/SiLU/residual add as '
+                    'one oneDNN kernel, channels-last, RoIAlign on every '
+                    'thread')
+        return (f'{self.device} form: re-parameterised, BN folded, '
+                f'{"channels-last" if self.channels_last else "NCHW"} fp32 '
+                'weights, plain PyTorch ops')
+
+
+def _module_device(module):
+    types = {t.device.type for t in
+             (*module.parameters(), *module.buffers())}
+    if len(types) > 1:
+        raise ValueError(
+            f'{type(module).__name__} has parameters on several devices '
+            f'({", ".join(sorted(types))}); pass device= to choose its '
+            'deploy form')
+    return types.pop() if types else 'cpu'
+
+
+def deploy_form(device=None, channels_last=None, module=None):
+    """The :class:`DeployForm` for ``device`` (default: ``module``'s
+    parameters' device, else the CPU).
+
+    Args:
+        device (str | torch.device, optional): e.g. ``'cpu'``,
+            ``'cuda:0'``; only its type counts.
+        channels_last (bool, optional): off the CPU, channels-last weights
+            and inputs (default False: NCHW, not measured faster on a GPU
+            yet). The CPU form is channels-last (its oneDNN kernels are
+            tuned for it); ``False`` is refused there.
+        module (nn.Module, optional): whose device counts when ``device``
+            is None.
+    """
+    if device is None:
+        device = _module_device(module) if module is not None else 'cpu'
+    kind = torch.device(device).type
+    if kind == 'cpu':
+        if channels_last is False:
+            raise ValueError(
+                'channels_last=False: the CPU deploy form is channels-last '
+                '(its fused oneDNN convolutions are tuned for it); the '
+                'option is for other devices (e.g. device=\'cuda\')')
+        return DeployForm('cpu', True)
+    return DeployForm(kind, bool(channels_last))
+
+
+# the form a switch_to_deploy(model, device=...) call is building, seen by
+# the passes that a module's own switch_to_deploy() runs
+_FORM = contextvars.ContextVar('mmhybrid_deploy_form', default=None)
+
+
+def _current_form(module, form=None):
+    return form or _FORM.get() or deploy_form(module=module)
+
+
+@torch.no_grad()
+def deploy_module(module, form=None):
+    """The inference form of ``module``'s children, in place (the passes of
+    ``form``, a :class:`DeployForm`; default: the one a running
+    :func:`switch_to_deploy` builds, else that of ``module``'s device; the
+    part hooks of :func:`deploy_part` excepted). Returns ``module``."""
+    for name in _current_form(module, form).passes:
+        PASSES[name](module)
     return module
 
 
@@ -422,30 +568,35 @@ class ChannelsLastForward:
     """The ``forward`` of a deployed part (an instance attribute, so that a
     head whose ``predict`` calls ``self.forward`` directly, as mmseg's decode
     heads do, takes it too): the part's own forward on its input made
-    channels-last (a tuple of maps too), its 4-d outputs made contiguous
-    NCHW again, as the part as trained returns them."""
+    channels-last (a tuple of maps too; not with ``channels_last=False``,
+    the NCHW form off the CPU), its 4-d outputs made contiguous NCHW again,
+    as the part as trained returns them."""
 
-    def __init__(self, module):
+    def __init__(self, module, channels_last=True):
         self.module = module
+        self.channels_last = channels_last
 
     def __call__(self, x, *args, **kwargs):
-        x = _map_tensors(
-            x, lambda t: t.contiguous(memory_format=torch.channels_last))
+        if getattr(self, 'channels_last', True):
+            x = _map_tensors(
+                x, lambda t: t.contiguous(memory_format=torch.channels_last))
         out = type(self.module).forward(self.module, x, *args, **kwargs)
         return _map_tensors(out, lambda t: t.contiguous())
 
 
-def deploy_part(part):
+def deploy_part(part, form=None):
     """:func:`deploy_module` on one part of a model (a backbone, neck or
     head), which then takes its input channels-last (the layout the fused
-    convs run fastest in) and returns contiguous NCHW maps as the part as
-    trained does (:class:`ChannelsLastForward`; its type and state-dict keys
-    stay; mmcv's ops, e.g. RoIAlign, assume contiguous maps). Sets
-    ``part.deploy``. Returns ``part``."""
+    convs run fastest in; not in the NCHW form off the CPU) and returns
+    contiguous NCHW maps as the part as trained does
+    (:class:`ChannelsLastForward`; its type and state-dict keys stay;
+    mmcv's ops, e.g. RoIAlign, assume contiguous maps). ``form``: as
+    :func:`deploy_module`'s. Sets ``part.deploy``. Returns ``part``."""
     if getattr(part, 'deploy', False):
         return part
-    deploy_module(part)
-    part.forward = ChannelsLastForward(part)
+    form = _current_form(part, form)
+    deploy_module(part, form)
+    part.forward = ChannelsLastForward(part, form.channels_last)
     part.deploy = True
     return part
 
@@ -536,8 +687,12 @@ def parallel_roi_align(module):
     return count
 
 
-def switch_to_deploy(model):
-    """The inference form of a whole model, in place: a module with its own
+def switch_to_deploy(model, device=None, channels_last=None):
+    """The inference form of a whole model, in place, for the device it
+    runs on (:func:`deploy_form`: ``device`` default the model's
+    parameters' device; ``channels_last`` an option off the CPU).
+
+    On the CPU (the form tuned for oneDNN): a module with its own
     ``switch_to_deploy()`` (mmhybrid backbones, GA heads; also one that is
     not a named part, e.g. a bare backbone in a wrapper) takes it; any
     other part of an OpenMMLab model that its role deploys (backbone, neck,
@@ -549,10 +704,24 @@ def switch_to_deploy(model):
     thread (:class:`ParallelRoIAlign`). Outputs equal the model's as
     trained (in eval mode) to float tolerance.
 
+    On another device (CUDA): the same parts, by structural
+    re-parameterisation (the modules' ``fuse()``) and BN folding only, batch
+    chunks (:class:`BatchChunked`) undone, NCHW float32 (channels-last with
+    ``channels_last=True``), no oneDNN kernels of its own
+    (:class:`FusedConv2d` s that a ``fuse()`` makes run ``F.conv2d`` and
+    the activation there), mmcv's RoIAlign as it is. Either form stays
+    correct on the other device (only slower).
+
     Returns the class names of what was switched; empty if the model has
     no deploy form."""
-    done = _switch_parts(model)
-    if parallel_roi_align(model):
+    form = deploy_form(device, channels_last, module=model)
+    token = _FORM.set(form)
+    try:
+        done = _switch_parts(model)
+    finally:
+        _FORM.reset(token)
+    if 'parallel_roi_align' in form.model_passes and \
+            parallel_roi_align(model):
         done.append('RoIAlign')
     return done
 

@@ -149,12 +149,18 @@ class SafeCheckpointHook(CheckpointHook):
                 self.file_backend.rmtree(path)
 
 
-def inference_form(deploy=False, bf16=False):
+def inference_form(deploy=False, bf16=False, compile=None):
     """The words that say which form of a model ran, e.g.
     ``'deploy + bf16 autocast (CPU)'``; ``'as trained (fp32)'`` for
-    neither."""
+    none. ``compile``: a ``torch.compile`` mode (``'default'``,
+    ``'reduce-overhead'``...) or the words of
+    :meth:`mmhybrid.deploy.Compiled.form` (which parts, any fallback)."""
     parts = (['deploy'] if deploy else []) + \
         (['bf16 autocast (CPU)'] if bf16 else [])
+    if compile:
+        parts.append(compile if compile.startswith('torch.compile') else
+                     'torch.compile' + ('' if compile == 'default' else
+                                        f' ({compile})'))
     return ' + '.join(parts) if parts else 'as trained (fp32)'
 
 
@@ -176,13 +182,25 @@ class InferenceFormHook(Hook):
         bf16 (bool): CPU bf16 autocast with float32 islands outputs. Refused
             (``ValueError``) when the model is on a GPU: on a GPU mmengine's
             autocast is float16, which this mode was not checked for.
+        compile (str, optional): ``torch.compile`` the backbone and neck
+            in this mode (``'default'``, ``'reduce-overhead'``...:
+            :func:`~mmhybrid.deploy.compile_model`), after the deploy/bf16
+            steps; a part where compiling fails runs eagerly, logged with
+            the reason and named in :attr:`form`.
+        compile_backend (str): ``torch.compile``'s backend (``'inductor'``;
+            ``'eager'`` checks the compile path without a C++ compiler).
     """
 
     priority = 'VERY_HIGH'  # before any hook that runs the model
 
-    def __init__(self, deploy=False, bf16=False):
+    def __init__(self, deploy=False, bf16=False, compile=None,
+                 compile_backend='inductor'):
         self.deploy = bool(deploy)
         self.bf16 = bool(bf16)
+        self.compile = compile or None
+        self.compile_backend = compile_backend
+        #: what :func:`~mmhybrid.deploy.compile_model` compiled
+        self.compiled = None
         #: what :func:`~mmhybrid.deploy.switch_to_deploy` switched
         self.deployed = []
         #: the modules whose outputs are cast back to float32
@@ -190,10 +208,13 @@ class InferenceFormHook(Hook):
 
     @property
     def form(self):
-        return inference_form(self.deploy, self.bf16)
+        return inference_form(
+            self.deploy, self.bf16,
+            self.compiled.form() if self.compiled else self.compile)
 
     def before_test(self, runner):
-        from mmhybrid.deploy import enable_bf16, switch_to_deploy
+        from mmhybrid.deploy import (compile_model, enable_bf16,
+                                     switch_to_deploy)
         model = runner.model
         model = getattr(model, 'module', model)  # DDP and other wrappers
         if self.bf16:
@@ -208,6 +229,9 @@ class InferenceFormHook(Hook):
         if self.bf16:
             self.islands = enable_bf16(model)
             runner.test_loop.fp16 = True
+        if self.compile:
+            self.compiled = compile_model(model, mode=self.compile,
+                                          backend=self.compile_backend)
         runner.logger.info(f'inference form: {self.form}' + (
             f' (float32 outputs of: {", ".join(self.islands)})'
             if self.islands else ''))
