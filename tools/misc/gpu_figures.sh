@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# The GPU figures of issue 12, in one run on a CUDA machine. From the
-# repository root, the stack installed:
+# The GPU figures of issues 12 and 21, in one run on a CUDA machine (at most
+# 10 minutes on one H100/H200). From the repository root, the stack installed
+# (on a machine with torch but no mm* packages: the pip-only install of
+# README "What `make install` does", e.g. from carried wheels with
+# PIP_NO_INDEX=1 PIP_FIND_LINKS=WHEELS make install MMCV=lite):
 #   bash tools/misc/gpu_figures.sh [OUT_DIR]       (default work_dirs/gpu)
 # 1. SHViT s1-s4 with the paper's protocol (batch 256, AMP, BN fused, 10 s of
-#    warm-up), ours and timm alternating every iteration (the unfused form is
-#    timed too);
+#    warm-up), ours and timm's fused model alternating every iteration (the
+#    unfused form is timed too), then S4's deploy form under torch.compile;
 # 2. the whole predict of Mask R-CNN SHViT-S4 against mmdet's own R50, part by
-#    part (fp32, as trained and deploy);
-# 3. tools/dist_train.sh on the toy Mask R-CNN for one epoch (the launcher's
+#    part (fp32, as trained and deploy), at batch 1 and batch 8;
+# 3. the training step (forward, backward, optimizer; AMP) of Mask R-CNN
+#    SHViT-S4 against R50, 2 images per GPU: img/s and peak memory;
+# 4. tools/dist_train.sh on the toy Mask R-CNN for one epoch (the launcher's
 #    CUDA path).
-# OUT_DIR receives at most 8 files: gpu.txt and one .log (and .json) per step;
-# the training's work dir is WORK_DIR (default work_dirs/gpu_train). A failing
-# step does not stop the others, and the script exits non-zero if any failed.
-# DEVICE, BATCH, WARMUP and SECS (defaults cuda, 256, 10, 10) shrink it for a
-# dry run on a CPU.
+# OUT_DIR receives one .log (and .json) per step and gpu.txt; the training's
+# work dir is WORK_DIR (default work_dirs/gpu_train). A failing step does not
+# stop the others, and the script exits non-zero if any failed. DEVICE,
+# BATCH, WARMUP and SECS (defaults cuda, 256, 10, 10) shrink it for a dry run
+# on a CPU (AMP and compile steps need CUDA and are skipped there).
 set -u
 OUT=${1:-work_dirs/gpu}
 WORK_DIR=${WORK_DIR:-work_dirs/gpu_train}
@@ -45,9 +50,21 @@ step shvit_s1-s3 $bench --backbone SHViT --arch s1 s2 s3 --shape 224 \
 step shvit_s4 $bench --backbone SHViT --arch s4 --shape 256 \
     --batch-size "$BATCH" --amp --deploy --compare-timm \
     --warmup-secs "$WARMUP" --secs "$SECS" --out "$OUT/shvit_s4.json"
-step maskrcnn_task $bench configs/maskrcnn_shvit_s4_coco.py --task --deploy \
-    --baseline mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py \
-    --warmup-secs 5 --secs "$SECS" --out "$OUT/maskrcnn_task.json"
+R50=mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py
+cuda=0; [ "${DEVICE%%:*}" = cuda ] && cuda=1
+[ $cuda = 1 ] && step shvit_s4_compile $bench --backbone SHViT --arch s4 \
+    --shape 256 --batch-size "$BATCH" --amp --deploy --compile \
+    --compare-timm --warmup-secs "$WARMUP" --secs "$SECS" \
+    --out "$OUT/shvit_s4_compile.json"
+for b in 1 8; do
+    step maskrcnn_task_b$b $bench configs/maskrcnn_shvit_s4_coco.py --task \
+        --deploy --batch-size $b --baseline $R50 --warmup-secs 5 \
+        --secs "$SECS" --out "$OUT/maskrcnn_task_b$b.json"
+done
+amp=; [ $cuda = 1 ] && amp=--amp
+step maskrcnn_train $bench configs/maskrcnn_shvit_s4_coco.py --train $amp \
+    --batch-size 2 --baseline $R50 --warmup-secs 5 --secs "$SECS" \
+    --out "$OUT/maskrcnn_train.json"
 [ -d data/toy/coco ] || "$PY" tools/misc/make_toy_data.py --out data/toy \
     > /dev/null
 step dist_train bash tools/dist_train.sh configs/demo/maskrcnn_shvit_s1_toy.py \
