@@ -275,7 +275,13 @@ class TimedTrainStep:
         _train_pipeline(cfg)  # a config that trains
         self.batch_size = batch_size or cfg.train_dataloader.batch_size
         self.hw = tuple(shape) if shape else train_input_size(cfg, self.task)
+        pre = cfg.model.get('data_preprocessor') or {}
+        if shape and pre.get('size'):  # it pads every image to its size
+            pre['size'] = self.hw
         self.model = build_model(cfg, device=str(device)).train()
+        self.initial = {n: p.detach().to('cpu', copy=True)
+                        for n, p in self.model.named_parameters()
+                        if p.requires_grad}
         logger = MMLogger.get_current_instance()
         level = logger.level
         logger.setLevel(logging.WARNING)  # not one line per parameter
@@ -334,6 +340,16 @@ class TimedTrainStep:
         self.state_mb, self.step_mb = state / 2**20, step / 2**20
         return (state + step) / 2**20, kind
 
+    def params_changed(self):
+        """The fraction of the trainable parameter tensors that the steps
+        so far changed (it really trains)."""
+        if not self.initial:
+            return 0.
+        params = dict(self.model.named_parameters())
+        changed = sum(not torch.equal(params[n].detach().cpu(), p0)
+                      for n, p0 in self.initial.items())
+        return changed / len(self.initial)
+
     def row(self):
         s = summarize_times(self.times, self.batch_size)
         return dict(model=self.name, config=self.path, role=self.role,
@@ -342,7 +358,8 @@ class TimedTrainStep:
                     optim_wrapper=self.wrapper_type, iters=s['iters'],
                     throughput=s['throughput'], latency_ms=s['latency_ms'],
                     latency_median_ms=s['latency_median_ms'],
-                    loss=self.losses[-1])
+                    loss=self.losses[-1],
+                    params_changed=self.params_changed())
 
 
 def run_iters(timed, iters, record):
@@ -398,7 +415,7 @@ def benchmark_train(configs, baselines=(), shape=None, batch_size=None,
                    step_peak_mb=round(t.step_mb, 1))
         rows.append(row)
     for row in rows:
-        row['vs'] = {
+        row['vs'] = {  # speed: images/s ours / baseline
             b['model']: dict(speed=row['throughput'] / b['throughput'],
                              memory=row['peak_memory_mb'] /
                              b['peak_memory_mb'])
