@@ -88,6 +88,12 @@ def task_table(rows):
     return '\n'.join(lines)
 
 
+def _img_s(x):
+    """Images/s with 3 significant digits below 100 (a CPU training step
+    can take seconds), else one decimal."""
+    return f'{x:.3g}' if x < 100 else f'{x:.1f}'
+
+
 def train_table(rows):
     """The training step per model of
     :func:`~.train_timing.benchmark_train` rows: images/s, ms per
@@ -104,7 +110,7 @@ def train_table(rows):
         lines.append(
             f"| {r['model']} | {r['shape'][0]}x{r['shape'][1]} | "
             f"{r['batch_size']} | {r['optim_wrapper']} | "
-            f"{r['throughput']:.2f} | {r['latency_ms']:.0f} "
+            f"{_img_s(r['throughput'])} | {r['latency_ms']:.0f} "
             f"({r['latency_median_ms']:.0f}) | {r['peak_memory_mb']:.0f} "
             f"({r['state_mb']:.0f} + {r['step_peak_mb']:.0f}) | "
             f"{100 * r['params_changed']:.0f}% |" + ''.join(
