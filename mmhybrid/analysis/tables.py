@@ -102,7 +102,8 @@ def train_table(rows):
     saying how the peak memory was measured."""
     from .train_timing import PEAK_MEMORY_KINDS
     bases = [b['model'] for b in rows if b['role'] == 'baseline']
-    head = ('| model | input | batch | optim wrapper | img/s | ms/iter '
+    head = ('| model | input | batch | optim wrapper (optimizer) | img/s | '
+            'ms/iter '
             '(median) | peak MB (state + step) | params changed |' +
             ''.join(f' vs {b}: speed / memory |' for b in bases))
     lines = [head, '|' + '---|' * (head.count('|') - 1)]

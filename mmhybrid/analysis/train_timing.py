@@ -290,7 +290,8 @@ class TimedTrainStep:
                 self.optim_wrapper = build_optim_wrapper(self.model, wrapper)
         finally:
             logger.setLevel(level)
-        self.wrapper_type = type(self.optim_wrapper).__name__
+        self.wrapper_type = (f'{type(self.optim_wrapper).__name__}'
+                             f'({type(self.optim_wrapper.optimizer).__name__})')
         self.batch = train_batch(self.model, self.task, self.hw,
                                  self.batch_size,
                                  _num_classes(cfg.model) or 1)

@@ -90,12 +90,12 @@ def test_a_segmentor_and_a_classifier_train_against_a_baseline():
         assert vs['memory'] == pytest.approx(
             r['peak_memory_mb'] / base['peak_memory_mb'])
     # the config's own optimizer wrapper (SHViT's AGC)
-    assert rows[1]['optim_wrapper'] == 'AGCOptimWrapper'
+    assert rows[1]['optim_wrapper'] == 'AGCOptimWrapper(AdamW)'
     # S2 keeps more weights and optimizer state than S1
     assert rows[1]['state_mb'] < base['state_mb']
     text = train_table(rows)
     r = rows[1]
-    assert (f"| imagenet_shvit_s1 | 64x64 | 2 | AGCOptimWrapper | "
+    assert (f"| imagenet_shvit_s1 | 64x64 | 2 | AGCOptimWrapper(AdamW) | "
             f"{r['throughput']:.3g} |") in text
     assert 'PyTorch profiler' in text
 
@@ -110,7 +110,8 @@ def test_mask_rcnn_shvit_trains_against_mmdet_r50():
         iters=1, **TINY)
     ours, base = rows
     assert base['model'] == 'mask-rcnn_r50_fpn_1x_coco'
-    assert ours['optim_wrapper'] == 'OptimWrapper'
+    assert ours['optim_wrapper'] == 'OptimWrapper(AdamW)'
+    assert base['optim_wrapper'] == 'OptimWrapper(SGD)'
     for r in rows:
         _check_row(r, 1)
     assert ours['vs'][base['model']]['speed'] == pytest.approx(
