@@ -117,10 +117,14 @@ def train_table(rows):
             f"{100 * r['params_changed']:.0f}% |" + ''.join(
                 f" {r['vs'][b]['speed']:.2f}x / {r['vs'][b]['memory']:.2f}x |"
                 for b in bases))
+    bad = [f"{r['model']}: {r['nonfinite_losses']} steps"
+           for r in rows if r.get('nonfinite_losses')]
     kinds = sorted({r['peak_memory_kind'] for r in rows})
     lines += ['', f"{rows[0]['device']}, {rows[0]['threads']} threads"
               + (', AMP' if rows[0]['amp'] else '') + '; peak memory: ' +
               '; '.join(PEAK_MEMORY_KINDS.get(k, k) for k in kinds)]
+    if bad:
+        lines.append('non-finite losses: ' + ', '.join(bad))
     return '\n'.join(lines)
 
 

@@ -12,6 +12,11 @@ its per-GPU batch (``train_dataloader.batch_size``), with the ground truth a
 dataloader packs (detectors: boxes and labels, and masks for a model with a
 mask head; segmentors: a seg map; classifiers: labels).
 
+The learning rate is the one of the Runner's first iteration (the config's
+warm-up start factor applied: random weights at the full rate can diverge
+within a long window); a row gives that factor and counts the non-finite
+losses of its steps.
+
 Peak memory is the model's own, so that models sharing one process do not
 count each other: its state (parameters, buffers, gradients kept between
 steps, optimizer state) plus the peak of the tensor memory one step
@@ -243,6 +248,24 @@ def _profiled_peak(fn):
     return peak
 
 
+def _warmup_factor(cfg):
+    """The factor of the config's learning rate at its first iteration: a
+    ``LinearLR``'s ``start_factor`` or a ``ConstantLR``'s ``factor`` that
+    begins at 0 (mmengine's defaults: 1/3), else 1."""
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    for sch in schedulers:
+        kind = str(sch.get('type', '')).split('.')[-1]
+        if sch.get('begin', 0) != 0:
+            continue
+        if kind == 'LinearLR':
+            return float(sch.get('start_factor', 1. / 3))
+        if kind == 'ConstantLR':
+            return float(sch.get('factor', 1. / 3))
+    return 1.
+
+
 class TimedTrainStep:
     """One model of a config: its ``train_step`` on a fixed synthetic batch
     with the config's optimizer wrapper, and its clock."""
@@ -290,6 +313,11 @@ class TimedTrainStep:
                 self.optim_wrapper = build_optim_wrapper(self.model, wrapper)
         finally:
             logger.setLevel(level)
+        # the learning rate of the Runner's first iteration (a warm-up's
+        # start): random weights at full rate can diverge within a window
+        self.lr_factor = _warmup_factor(cfg)
+        for group in self.optim_wrapper.param_groups:
+            group['lr'] *= self.lr_factor
         self.wrapper_type = (f'{type(self.optim_wrapper).__name__}'
                              f'({type(self.optim_wrapper.optimizer).__name__})')
         self.batch = train_batch(self.model, self.task, self.hw,
@@ -315,11 +343,8 @@ class TimedTrainStep:
                 '--shape') from e
         sync(self.device)
         t1 = time.perf_counter()
-        loss = sum(float(v) for k, v in log.items() if 'loss' in k)
-        if not np.isfinite(loss):
-            raise _error(f'{self.name}: the training loss is {loss} '
-                         f'({ {k: float(v) for k, v in log.items()} })')
-        self.losses.append(loss)
+        self.losses.append(
+            sum(float(v) for k, v in log.items() if 'loss' in k))
         if record:
             self.times.append(t1 - t0)
         return t1
@@ -359,7 +384,9 @@ class TimedTrainStep:
                     optim_wrapper=self.wrapper_type, iters=s['iters'],
                     throughput=s['throughput'], latency_ms=s['latency_ms'],
                     latency_median_ms=s['latency_median_ms'],
-                    loss=self.losses[-1],
+                    loss=self.losses[-1], lr_factor=self.lr_factor,
+                    nonfinite_losses=int(sum(
+                        not np.isfinite(x) for x in self.losses)),
                     params_changed=self.params_changed())
 
 

@@ -89,8 +89,13 @@ def test_a_segmentor_and_a_classifier_train_against_a_baseline():
             r['throughput'] / base['throughput'])
         assert vs['memory'] == pytest.approx(
             r['peak_memory_mb'] / base['peak_memory_mb'])
-    # the config's own optimizer wrapper (SHViT's AGC)
+    # the config's own optimizer wrapper (SHViT's AGC), at the learning rate
+    # of the Runner's first iteration (the warm-up's start)
     assert rows[1]['optim_wrapper'] == 'AGCOptimWrapper(AdamW)'
+    warmup = load_config(_cfg('imagenet_shvit_s1.py')).param_scheduler[0]
+    assert warmup['type'] == 'LinearLR'
+    assert rows[1]['lr_factor'] == warmup['start_factor']
+    assert all(r['nonfinite_losses'] == 0 for r in rows)
     # S2 keeps more weights and optimizer state than S1
     assert rows[1]['state_mb'] < base['state_mb']
     text = train_table(rows)
