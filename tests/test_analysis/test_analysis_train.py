@@ -105,7 +105,6 @@ def test_a_segmentor_and_a_classifier_train_against_a_baseline():
     assert 'PyTorch profiler' in text
 
 
-@pytest.mark.slow
 def test_mask_rcnn_shvit_trains_against_mmdet_r50():
     """The issue's pair: Mask R-CNN SHViT-S4 against mmdet's own R50
     (an ``mmdet::`` config, its bases from mmdet's package)."""
