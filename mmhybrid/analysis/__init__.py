@@ -3,8 +3,9 @@
 (:mod:`.timing`), model and whole-predict benchmarks with timm's same model
 (:mod:`.benchmark`), their tables and plots (:mod:`.tables`), params and
 FLOPs and the README's tables (:mod:`.complexity`), training logs
-(:mod:`.logs`), the demo runner (:mod:`.demo`) and the onnxruntime /
-PyTorch speed of whole exported models (:mod:`.onnx_speed`).
+(:mod:`.logs`), the demo runner (:mod:`.demo`), the onnxruntime /
+PyTorch speed of whole exported models (:mod:`.onnx_speed`) and the
+training step of whole models with its peak memory (:mod:`.train_timing`).
 ``tools/analysis_tools/*`` and ``tools/run_demo.py`` parse arguments and
 call these."""
 from .benchmark import (BenchmarkError, TimedPredict, benchmark_models,
@@ -22,10 +23,12 @@ from .logs import (LogError, available_keys, cal_train_time, key_series,
                    load_json_log, plot_curve, resolve_log, train_time_report)
 from .onnx_speed import benchmark_onnx, onnx_table
 from .tables import (load_results, plot_accuracy_throughput, save_results,
-                     task_table, throughput_table)
+                     task_table, throughput_table, train_table)
 from .timing import (DTYPES, GEMM_MKN, Timed, gemm_rate, gemm_timers,
                      peak_memory_mb, reset_peak_memory, run_window,
                      setup_device, summarize_times, sync)
+from .train_timing import (PEAK_MEMORY_KINDS, TimedTrainStep,
+                           benchmark_train, train_batch, train_input_size)
 
 __all__ = [
     'BenchmarkError', 'TimedPredict', 'benchmark_models', 'benchmark_task',
@@ -42,5 +45,7 @@ __all__ = [
     'plot_accuracy_throughput', 'save_results', 'task_table',
     'throughput_table', 'DTYPES', 'GEMM_MKN', 'Timed', 'gemm_rate',
     'gemm_timers', 'peak_memory_mb', 'reset_peak_memory', 'run_window',
-    'setup_device', 'summarize_times', 'sync'
+    'setup_device', 'summarize_times', 'sync', 'PEAK_MEMORY_KINDS',
+    'TimedTrainStep', 'benchmark_train', 'train_batch', 'train_input_size',
+    'train_table'
 ]

@@ -8,8 +8,8 @@ import torch
 
 from .benchmark import BenchmarkError, form_name
 
-__all__ = ['throughput_table', 'task_table', 'plot_accuracy_throughput',
-           'save_results', 'load_results']
+__all__ = ['throughput_table', 'task_table', 'train_table',
+           'plot_accuracy_throughput', 'save_results', 'load_results']
 
 
 def throughput_table(results):
@@ -87,6 +87,46 @@ def task_table(rows):
         name = '. ' + label.split('.', 1)[1] if '.' in label else label
         lines.append(f'| {name} | ' + ' | '.join(
             '-' if v is None else f'{v:.0f}' for v in cells) + ' |')
+    return '\n'.join(lines)
+
+
+def _img_s(x):
+    """Images/s with 3 significant digits below 100 (a CPU training step
+    can take seconds), else one decimal."""
+    return f'{x:.3g}' if x < 100 else f'{x:.1f}'
+
+
+def train_table(rows):
+    """The training step per model of
+    :func:`~.train_timing.benchmark_train` rows: images/s, ms per
+    iteration, peak memory (model state + the step's peak), and against
+    each baseline the ratio of images/s and of peak memory; then a line
+    saying how the peak memory was measured."""
+    from .train_timing import PEAK_MEMORY_KINDS
+    bases = [b['model'] for b in rows if b['role'] == 'baseline']
+    head = ('| model | input | batch | optim wrapper (optimizer) | img/s | '
+            'ms/iter '
+            '(median) | peak MB (state + step) | params changed |' +
+            ''.join(f' vs {b}: speed / memory |' for b in bases))
+    lines = [head, '|' + '---|' * (head.count('|') - 1)]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['shape'][0]}x{r['shape'][1]} | "
+            f"{r['batch_size']} | {r['optim_wrapper']} | "
+            f"{_img_s(r['throughput'])} | {r['latency_ms']:.0f} "
+            f"({r['latency_median_ms']:.0f}) | {r['peak_memory_mb']:.0f} "
+            f"({r['state_mb']:.0f} + {r['step_peak_mb']:.0f}) | "
+            f"{100 * r['params_changed']:.0f}% |" + ''.join(
+                f" {r['vs'][b]['speed']:.2f}x / {r['vs'][b]['memory']:.2f}x |"
+                for b in bases))
+    bad = [f"{r['model']}: {r['nonfinite_losses']} steps"
+           for r in rows if r.get('nonfinite_losses')]
+    kinds = sorted({r['peak_memory_kind'] for r in rows})
+    lines += ['', f"{rows[0]['device']}, {rows[0]['threads']} threads"
+              + (', AMP' if rows[0]['amp'] else '') + '; peak memory: ' +
+              '; '.join(PEAK_MEMORY_KINDS.get(k, k) for k in kinds)]
+    if bad:
+        lines.append('non-finite losses: ' + ', '.join(bad))
     return '\n'.join(lines)
 
 

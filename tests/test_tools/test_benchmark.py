@@ -127,3 +127,40 @@ def test_onnx_mode_flags_are_checked():
             [sys.executable, 'tools/analysis_tools/benchmark.py', *args],
             cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert r.returncode != 0 and msg in r.stderr, r.stderr[-2000:]
+
+
+def test_train_mode_cli(tmp_path):
+    """--train times the training step of a config against a baseline and
+    writes its rows; the table says how peak memory was measured."""
+    out = tmp_path / 'train.json'
+    r = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark.py',
+         'configs/imagenet_shvit_s1.py', '--train', '--baseline',
+         'configs/imagenet_shvit_s2.py', '--shape', '64', '--batch-size',
+         '2', '--threads', '1', '--warmup-secs', '0', '--iters', '1',
+         '--no-progress', '--out', str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ours, base = json.loads(out.read_text())['results']
+    assert (ours['model'], base['role']) == ('imagenet_shvit_s1',
+                                             'baseline')
+    for x in (ours, base):
+        assert x['iters'] == 1 and x['batch_size'] == 2
+        assert x['shape'] == [64, 64] and x['peak_memory_mb'] > 0
+    vs = ours['vs']['imagenet_shvit_s2']
+    assert f"| {vs['speed']:.2f}x / {vs['memory']:.2f}x |" in r.stdout
+    assert 'vs imagenet_shvit_s2: speed / memory' in r.stdout
+    assert 'peak memory: model state' in r.stdout
+
+
+def test_train_mode_flags_are_checked():
+    for args, msg in (
+            (['--backbone', 'SHViT', '--train'], '--train times configs'),
+            (['configs/imagenet_shvit_s1.py', '--train', '--deploy'],
+             'does not take --deploy'),
+            (['configs/imagenet_shvit_s1.py', '--train', '--amp'],
+             'trains on a GPU')):
+        r = subprocess.run(
+            [sys.executable, 'tools/analysis_tools/benchmark.py', *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert r.returncode != 0 and msg in r.stderr, r.stderr[-2000:]

@@ -55,6 +55,25 @@ of the two). Each row reports the model's achieved rate (its mmengine FLOP
 count, one multiply-add = one FLOP, times images/s) and the fraction of each
 GEMM rate (counted the same way: M*K*N per product) it reaches.
 
+Train mode (``--train``): each config's training step as mmengine's train
+loop runs it (``model.train_step``: data preprocessor, forward, losses,
+backward, the step of the optimizer wrapper built from the config's
+``optim_wrapper``) on a synthetic batch of the config's train size and
+per-GPU batch (``train_dataloader.batch_size``; ``--shape`` and
+``--batch-size`` override) with random ground truth (boxes, labels and masks;
+a seg map; labels). ``--baseline`` configs alternate with ours every
+iteration; each row gives images/s, ms per iteration, the peak memory of
+one step alone (the model's state plus the step's peak above its start,
+on CUDA from ``torch.cuda.max_memory_allocated``, on CPU from the PyTorch
+profiler's allocation records; the output says which) and the ratios of
+images/s and of peak memory against each baseline. ``--amp``: the config's
+optimizer wrapper's mixed-precision counterpart (AmpOptimWrapper; CUDA).
+``--iters N`` times N iterations of each instead of a ``--secs`` window::
+
+    python tools/analysis_tools/benchmark.py configs/maskrcnn_shvit_s4_coco.py \
+        --train --device cuda --amp \
+        --baseline mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py
+
 ONNX mode (``--onnx [FILE ...]``): each detector or segmentor config is
 exported whole through :mod:`mmhybrid.deploy` (or the given file, one per
 config, is used), and onnxruntime is timed against PyTorch's ``predict`` of
@@ -73,10 +92,11 @@ import argparse
 import os.path as osp
 
 from mmhybrid.analysis import (BenchmarkError, benchmark_models,
-                               benchmark_onnx, benchmark_task, build_targets,
-                               load_results, onnx_table,
-                               plot_accuracy_throughput, save_results,
-                               task_table, throughput_table)
+                               benchmark_onnx, benchmark_task,
+                               benchmark_train, build_targets, load_results,
+                               onnx_table, plot_accuracy_throughput,
+                               save_results, task_table, throughput_table,
+                               train_table)
 from mmhybrid.apis import add_backbone_args
 
 
@@ -91,7 +111,9 @@ def parse_args(argv=None):
     p.add_argument('--shape', type=int, nargs='+', default=None,
                    help='input H [W] (default: config test resolution, '
                    'else 224)')
-    p.add_argument('--batch-size', type=int, default=16)
+    p.add_argument('--batch-size', type=int, default=None,
+                   help='images per batch (default: 16; with --train the '
+                   "config's train_dataloader.batch_size)")
     p.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
     p.add_argument('--threads', type=int, default=None,
                    help='torch CPU threads (default: torch default)')
@@ -103,9 +125,13 @@ def parse_args(argv=None):
                    choices=['fp32', 'bf16', 'fp16'],
                    help='autocast precision(s); several = one run each')
     p.add_argument('--amp', action='store_true',
-                   help='shorthand: --dtype fp16 on GPU, bf16 on CPU')
+                   help='shorthand: --dtype fp16 on GPU, bf16 on CPU; with '
+                   '--train: the AMP optimizer wrapper (CUDA)')
     p.add_argument('--warmup-secs', type=float, default=3.)
     p.add_argument('--secs', type=float, default=10.)
+    p.add_argument('--iters', type=int, default=None,
+                   help='with --train: time this many iterations of each '
+                   'model instead of a --secs window')
     p.add_argument('--compare-timm', action='store_true')
     p.add_argument('--timm-layout', choices=['same', 'contiguous'],
                    default='same',
@@ -125,7 +151,8 @@ def parse_args(argv=None):
                       'by part')
     task.add_argument('--baseline', nargs='+', default=[],
                       metavar='CONFIG_OR_mmdet::PATH',
-                      help='stock model(s) timed alternately with ours')
+                      help='stock model(s) timed alternately with ours '
+                      '(--task, --train)')
     task.add_argument('--bf16', action='store_true',
                       help='also time the CPU bf16 form')
     task.add_argument('--score-thr', type=float, default=None,
@@ -136,6 +163,9 @@ def parse_args(argv=None):
                       'against the PyTorch deploy form (same input and '
                       'threads) and print the ratio; each config is '
                       'exported, or give one .onnx per config')
+    task.add_argument('--train', action='store_true',
+                      help='time the training step (forward, backward, '
+                      'optimizer) of each config, with its peak memory')
     task.add_argument('--repeats', type=int, default=5,
                       help='timed runs of each runtime with --onnx (median)')
     args = p.parse_args(argv)
@@ -149,12 +179,19 @@ def parse_args(argv=None):
         p.error('give config(s) or --backbone')
     if args.configs and args.backbone:
         p.error('give config(s) or --backbone, not both')
-    if args.amp:
-        args.dtype = ['fp16' if args.device.startswith('cuda') else 'bf16']
     if args.shape is not None and len(args.shape) not in (1, 2):
         p.error('--shape takes H or H W')
+    if args.train:
+        _check_train_args(p, args)
+        return args
+    if args.iters is not None:
+        p.error('--iters needs --train')
+    if args.batch_size is None:
+        args.batch_size = 16
+    if args.amp:
+        args.dtype = ['fp16' if args.device.startswith('cuda') else 'bf16']
     if (args.baseline or args.bf16) and not args.task:
-        p.error('--baseline and --bf16 need --task')
+        p.error('--baseline and --bf16 need --task (--baseline: or --train)')
     if args.score_thr is not None and not (args.task or
                                            args.onnx is not None):
         p.error('--score-thr needs --task or --onnx')
@@ -178,6 +215,28 @@ def parse_args(argv=None):
     return args
 
 
+def _check_train_args(p, args):
+    if args.backbone or not args.configs:
+        p.error('--train times configs (not --backbone)')
+    other = [flag for flag, on in (
+        ('--task', args.task), ('--onnx', args.onnx is not None),
+        ('--deploy', args.deploy), ('--bf16', args.bf16),
+        ('--compile', args.compile), ('--channels-last', args.channels_last),
+        ('--compare-timm', args.compare_timm), ('--plot', args.plot),
+        ('--score-thr', args.score_thr is not None),
+        ('--dtype', args.dtype != ['fp32'])) if on]
+    if other:
+        p.error(f'--train times the model as it trains; it does not take '
+                f'{", ".join(other)} (--amp for mixed precision)')
+    if args.amp and not args.device.startswith('cuda'):
+        p.error("--train --amp: mmengine's AmpOptimWrapper trains on a GPU "
+                '(--device cuda)')
+    if args.iters is not None and args.iters < 1:
+        p.error(f'--iters must be >= 1, got {args.iters}')
+    if args.batch_size is not None and args.batch_size < 1:
+        p.error(f'--batch-size must be >= 1, got {args.batch_size}')
+
+
 def run(args):
     """The result rows of the timing the arguments ask for."""
     common = dict(device=args.device, threads=args.threads,
@@ -187,6 +246,10 @@ def run(args):
         return benchmark_onnx(args.configs, args.onnx or None, args.shape,
                               args.threads, args.score_thr,
                               repeats=args.repeats)
+    if args.train:
+        return benchmark_train(args.configs, args.baseline, args.shape,
+                               args.batch_size, args.amp,
+                               iters=args.iters, **common)
     if args.task:
         return benchmark_task(args.configs, args.baseline, args.deploy,
                               args.bf16, args.score_thr, args.shape,
@@ -211,7 +274,8 @@ def main(argv=None):
             if args.onnx is not None:
                 print(onnx_table(results))
             else:
-                print(task_table(results) if args.task else
+                print(train_table(results) if args.train else
+                      task_table(results) if args.task else
                       throughput_table(results))
             if args.out:
                 save_results(results, args.out, args.device,
