@@ -211,16 +211,21 @@ def task_config(path, score_thr=None):
     return cfg
 
 
-def task_forms(configs, baselines=(), deploy=False, bf16=False):
+def task_forms(configs, baselines=(), deploy=False, bf16=False,
+               compile=False):
     """``[(role, config path, mode, dtype)]`` in timing order: each of ours
-    as trained (and deployed, and in bf16), then each baseline as shipped
-    (and in bf16)."""
+    as trained (and deployed, and in bf16, and its last form under
+    ``torch.compile``: mode ``'... + compile'``), then each baseline as
+    shipped (and in bf16)."""
     forms = []
     for path in configs:
         modes = ['unfused', 'deploy'] if deploy else ['unfused']
         forms += [('ours', path, m, 'fp32') for m in modes]
         if bf16:
             forms.append(('ours', path, modes[-1], 'bf16'))
+        if compile:
+            forms.append(('ours', path, modes[-1] + ' + compile',
+                          'bf16' if bf16 else 'fp32'))
     for path in baselines:
         forms.append(('baseline', path, 'unfused', 'fp32'))
         if bf16:
@@ -238,18 +243,25 @@ class TimedPredict:
     a clock per part (:class:`~mmhybrid.apis.task_timing.PartTimer`)."""
 
     def __init__(self, role, path, mode, dtype, device, shape=None,
-                 score_thr=None, batch_size=1):
+                 score_thr=None, batch_size=1, compile_backend='inductor'):
         self.role, self.path, self.mode, self.dtype = role, path, mode, dtype
         self.name = osp.splitext(osp.basename(path.split('::')[-1]))[0]
         cfg = task_config(path, score_thr)
         self.task = config_task(cfg)
         model = build_model(cfg, device=str(device))
-        self.switched = switch_to_deploy(model) if mode == 'deploy' else []
+        base_mode = mode.split(' + ')[0]
+        self.switched = switch_to_deploy(model) if base_mode == 'deploy' \
+            else []
         self.ctx = nullcontext
         if dtype == 'bf16':
             from mmhybrid.deploy import bf16_autocast, enable_bf16
             enable_bf16(model)
             self.ctx = bf16_autocast
+        #: the :class:`~mmhybrid.deploy.Compiled` of a '+ compile' form
+        self.compiled = None
+        if mode.endswith(' + compile'):
+            from mmhybrid.deploy import compile_model
+            self.compiled = compile_model(model, backend=compile_backend)
         self.hw = shape or task_input_size(cfg, self.task)
         self.batch_size = int(batch_size)
         self.batch = predict_batch(self.task, self.hw, device,
@@ -282,6 +294,7 @@ class TimedPredict:
         return dict(model=self.name, config=self.path, role=self.role,
                     mode=self.mode, dtype=self.dtype, task=self.task,
                     shape=list(self.hw), iters=n, batch=self.batch_size,
+                    compiled=self.compiled.form() if self.compiled else None,
                     throughput=s['throughput'],
                     latency_ms=s['latency_ms'],
                     latency_median_ms=s['latency_median_ms'],
@@ -291,19 +304,24 @@ class TimedPredict:
 
 def benchmark_task(configs, baselines=(), deploy=False, bf16=False,
                    score_thr=None, shape=None, device='cpu', threads=None,
-                   warmup_secs=3., secs=10., progress=True, batch_size=1):
+                   warmup_secs=3., secs=10., progress=True, batch_size=1,
+                   compile=False):
     """One row per form of :func:`task_forms`: the whole ``test_step`` on
     ``batch_size`` random images of the config's test size (``shape``: H or
     H, W instead), all forms alternating in one window, with per-part times,
     the peak memory of one predict alone and the speed-up (baseline latency
-    / its latency) over every baseline form."""
+    / its latency) over every baseline form. ``compile``: also time ours'
+    last form under ``torch.compile`` of backbone and neck (True: inductor;
+    a string: that backend, e.g. ``'eager'`` in tests); the row's
+    ``compiled`` says what ran compiled and any fallback to eager."""
     device = setup_device(device, threads)
-    forms = task_forms(configs, baselines, deploy, bf16)
+    forms = task_forms(configs, baselines, deploy, bf16, compile)
     bar = _progress(len(forms), progress)
     timed = []
     for form in forms:
-        timed.append(TimedPredict(*form, device, _hw(shape), score_thr,
-                                  batch_size))
+        timed.append(TimedPredict(
+            *form, device, _hw(shape), score_thr, batch_size,
+            compile if isinstance(compile, str) else 'inductor'))
         if timed[-1].mode == 'deploy' and not timed[-1].switched:
             raise BenchmarkError(f'--deploy: {timed[-1].name} has no deploy '
                                  'form; drop --deploy to time it as trained')

@@ -69,6 +69,8 @@ def task_table(rows):
             f"{r.get('throughput', 0):.1f} | {r['peak_memory_mb']:.0f} | "
             f'{dets} |' + ''.join(f" {r['speedup'][b]:.2f}x |"
                                   for b in bases))
+    lines += [f"{r['model']} {form_name(r)}: {r['compiled']}"
+              for r in rows if r.get('compiled')]
     labels = []
     for r in rows:
         labels += [k for k in r['parts_ms'] if k not in labels]

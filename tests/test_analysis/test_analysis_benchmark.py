@@ -161,8 +161,14 @@ def test_task_mode_times_a_batch_of_images():
         predict_batch('segmentation', (64, 96), num_images=0)
     rows = benchmark_task(['configs/demo/fpn_shvit_s1_toy.py'], shape=[64, 96],
                           threads=1, warmup_secs=0, secs=0.3, progress=False,
-                          batch_size=2)
-    (row, ) = rows
-    assert row['batch'] == 2 and row['iters'] >= 1
-    assert row['throughput'] == pytest.approx(2000 / row['latency_ms'])
-    assert '| fpn_shvit_s1_toy | unfused | 2 | 64x96 |' in task_table(rows)
+                          batch_size=2, deploy=True, compile='eager')
+    assert [r['mode'] for r in rows] == ['unfused', 'deploy',
+                                         'deploy + compile']
+    for row in rows:
+        assert row['batch'] == 2 and row['iters'] >= 1
+        assert row['throughput'] == pytest.approx(2000 / row['latency_ms'])
+    assert rows[-1]['compiled'].startswith('torch.compile (eager)')
+    assert rows[0]['compiled'] is None
+    text = task_table(rows)
+    assert '| fpn_shvit_s1_toy | unfused | 2 | 64x96 |' in text
+    assert '| fpn_shvit_s1_toy | deploy + compile | 2 | 64x96 |' in text

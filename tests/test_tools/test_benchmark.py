@@ -79,16 +79,27 @@ def test_task_mode_cli(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = json.loads(out.read_text())['results']
-    assert [(x['mode'], x['shape']) for x in rows] == [
-        ('unfused', [64, 96]), ('deploy', [64, 96])]
-    assert '| fpn_shvit_s1_toy | deploy | 64x96 |' in r.stdout
+    assert [(x['mode'], x['shape'], x['batch']) for x in rows] == [
+        ('unfused', [64, 96], 1), ('deploy', [64, 96], 1)]
+    assert '| fpn_shvit_s1_toy | deploy | 1 | 64x96 |' in r.stdout
     assert '| decode_head |' in r.stdout
+    # --batch-size N: N images per predict
+    r = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark.py',
+         'configs/demo/fpn_shvit_s1_toy.py', '--task', '--batch-size', '3',
+         '--shape', '64', '96', '--threads', '1', '--warmup-secs', '0',
+         '--secs', '0.2', '--no-progress'],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert '| fpn_shvit_s1_toy | unfused | 3 | 64x96 |' in r.stdout
 
 
 def test_task_mode_flags_are_checked():
     for args, msg in ((['configs/imagenet_shvit_s1.py', '--bf16'],
                        'need --task'),
-                      (['--backbone', 'SHViT', '--task'], '--task times')):
+                      (['--backbone', 'SHViT', '--task'], '--task times'),
+                      (['configs/demo/fpn_shvit_s1_toy.py', '--task',
+                        '--batch-size', '0'], '--batch-size must be >= 1')):
         r = subprocess.run(
             [sys.executable, 'tools/analysis_tools/benchmark.py', *args],
             cwd=ROOT, capture_output=True, text=True, timeout=600)

@@ -112,8 +112,8 @@ def parse_args(argv=None):
                    help='input H [W] (default: config test resolution, '
                    'else 224)')
     p.add_argument('--batch-size', type=int, default=None,
-                   help='images per batch (default: 16; with --train the '
-                   "config's train_dataloader.batch_size)")
+                   help='images per batch (default: 16; with --task 1; '
+                   "with --train the config's train_dataloader.batch_size)")
     p.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
     p.add_argument('--threads', type=int, default=None,
                    help='torch CPU threads (default: torch default)')
@@ -187,7 +187,9 @@ def parse_args(argv=None):
     if args.iters is not None:
         p.error('--iters needs --train')
     if args.batch_size is None:
-        args.batch_size = 16
+        args.batch_size = 1 if args.task else 16
+    if args.batch_size < 1:
+        p.error(f'--batch-size must be >= 1, got {args.batch_size}')
     if args.amp:
         args.dtype = ['fp16' if args.device.startswith('cuda') else 'bf16']
     if (args.baseline or args.bf16) and not args.task:
@@ -253,7 +255,8 @@ def run(args):
     if args.task:
         return benchmark_task(args.configs, args.baseline, args.deploy,
                               args.bf16, args.score_thr, args.shape,
-                              **common)
+                              batch_size=args.batch_size,
+                              compile=args.compile, **common)
     targets = build_targets(args.configs, args.backbone, args.arch,
                             args.shape)
     return benchmark_models(
