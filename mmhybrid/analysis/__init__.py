@@ -20,6 +20,8 @@ from .demo import (DEMO_JOBS, DemoError, check_jobs, demo_summary,
                    write_demo_summary)
 from .logs import (LogError, available_keys, cal_train_time, key_series,
                    load_json_log, plot_curve, resolve_log, train_time_report)
+from .mmcv_ext_usage import (dense_prediction_configs,
+                             mmcv_ext_calls_of_config, mmcv_ext_usage_table)
 from .onnx_speed import benchmark_onnx, onnx_table
 from .tables import (load_results, plot_accuracy_throughput, save_results,
                      task_table, throughput_table)
@@ -42,5 +44,6 @@ __all__ = [
     'plot_accuracy_throughput', 'save_results', 'task_table',
     'throughput_table', 'DTYPES', 'GEMM_MKN', 'Timed', 'gemm_rate',
     'gemm_timers', 'peak_memory_mb', 'reset_peak_memory', 'run_window',
-    'setup_device', 'summarize_times', 'sync'
-]
+    'setup_device', 'summarize_times', 'sync']
+__all__ += ['dense_prediction_configs', 'mmcv_ext_calls_of_config',
+            'mmcv_ext_usage_table']

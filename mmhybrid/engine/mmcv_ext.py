@@ -1,6 +1,10 @@
 """Installing and removing :mod:`mmhybrid.engine.mmcv_ext_torchvision`, the
 torchvision stand-in for mmcv's compiled ops, in an mmcv without them
-(``mmcv-lite``)."""
+(``mmcv-lite``); and recording which of mmcv's compiled ops a run calls
+(:func:`record_mmcv_ext_calls`). Importing this module imports no mmcv."""
+import collections
+import contextlib
+import functools
 import glob
 import importlib.util
 import os
@@ -9,7 +13,7 @@ import shutil
 
 __all__ = ['MMCV_EXT_STAND_IN', 'install_mmcv_ext_stand_in',
            'remove_mmcv_ext_stand_in', 'is_mmcv_ext_stand_in',
-           'find_mmcv_dir']
+           'find_mmcv_dir', 'record_mmcv_ext_calls']
 
 # the stand-in's source file, copied as it is to <mmcv>/_ext.py
 MMCV_EXT_STAND_IN = osp.join(osp.dirname(osp.abspath(__file__)),
@@ -97,3 +101,47 @@ def remove_mmcv_ext_stand_in(mmcv_dir):
         os.remove(pyc)
         removed.append(pyc)
     return removed
+
+
+def _device_of(args, kwargs):
+    for a in list(args) + list(kwargs.values()):
+        if hasattr(a, 'device') and hasattr(a, 'dtype'):
+            return a.device.type
+    return '-'
+
+
+@contextlib.contextmanager
+def record_mmcv_ext_calls():
+    """Within the ``with`` block, count the calls of mmcv's compiled ops.
+
+    Yields a :class:`collections.Counter` of ``(op, device type)``, filled
+    as the block runs. Every public function of the loaded ``mmcv._ext``
+    (the compiled extension, or the stand-in) is wrapped by a counting
+    function for the block and put back afterwards; mmcv's op modules look
+    their functions up on that one module object at each call, so every
+    call through mmcv.ops is seen."""
+    import importlib
+    ext = importlib.import_module('mmcv._ext')
+    calls = collections.Counter()
+    originals = {}
+
+    def counting(name, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            calls[(name, _device_of(args, kwargs))] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    for name in dir(ext):
+        fn = getattr(ext, name)
+        if name.startswith('_') or not callable(fn) or \
+                isinstance(fn, type(ext)):
+            continue
+        originals[name] = fn
+    try:
+        for name, fn in originals.items():
+            setattr(ext, name, counting(name, fn))
+        yield calls
+    finally:
+        for name, fn in originals.items():
+            setattr(ext, name, fn)
