@@ -5,11 +5,18 @@ export PYTHON
 OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
 
-.PHONY: install demo test test-fast
+.PHONY: install mmcv-ext-remove demo test test-fast
 
 # Installs the stack into the active Python (idempotent; see README).
+# MMCV=auto keeps a working compiled mmcv, else installs mmcv-lite with the
+# torchvision stand-in for its ops; MMCV=full builds mmcv's ops; MMCV=lite.
+MMCV ?= auto
 install:
-	bash tools/misc/install_stack.sh
+	MMCV=$(MMCV) bash tools/misc/install_stack.sh
+
+# Removes the torchvision stand-in (only it) from the installed mmcv.
+mmcv-ext-remove:
+	$(PYTHON) tools/misc/mmcv_ext_torchvision.py --remove
 
 # The main job: toy data, Mask R-CNN + Semantic FPN (SHViT-S1 by default;
 # FAMILY=ga_cswin for GA-CSWin-T) trained and tested on CPU, summary with

@@ -21,6 +21,8 @@ from .demo import (DEMO_JOBS, DemoError, check_jobs, demo_summary,
                    write_demo_summary)
 from .logs import (LogError, available_keys, cal_train_time, key_series,
                    load_json_log, plot_curve, resolve_log, train_time_report)
+from .mmcv_ext_usage import (dense_prediction_configs,
+                             mmcv_ext_calls_of_config, mmcv_ext_usage_table)
 from .onnx_speed import benchmark_onnx, onnx_table
 from .tables import (load_results, plot_accuracy_throughput, save_results,
                      task_table, throughput_table, train_table)
@@ -47,5 +49,6 @@ __all__ = [
     'gemm_timers', 'peak_memory_mb', 'reset_peak_memory', 'run_window',
     'setup_device', 'summarize_times', 'sync', 'PEAK_MEMORY_KINDS',
     'TimedTrainStep', 'benchmark_train', 'train_batch', 'train_input_size',
-    'train_table'
+    'train_table', 'dense_prediction_configs', 'mmcv_ext_calls_of_config',
+    'mmcv_ext_usage_table'
 ]
