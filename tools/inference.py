@@ -19,7 +19,7 @@ import sys
 from mmhybrid.apis import (MAX_SIZE, ImagePredictor, add_trust_arg,
                            apply_trust_arg, check_predict_inputs,
                            describe_prediction, predict_images, run_cli)
-from mmhybrid.deploy import COMPILE_MODES
+from mmhybrid.deploy import add_compile_argument
 
 
 def parse_args(argv=None):
@@ -63,13 +63,7 @@ def parse_args(argv=None):
         'neck and heads in bfloat16 (autocast), keeping NMS, RoIAlign, box '
         'decoding, mask pasting and the seg-logit resize in float32 '
         '(mmhybrid.utils.enable_bf16)')
-    parser.add_argument(
-        '--compile', nargs='?', const='default', default=None,
-        choices=COMPILE_MODES, metavar='MODE',
-        help='torch.compile the backbone and neck (after --deploy/--bf16; '
-        'mmhybrid.deploy.compile_model); MODE: default, reduce-overhead '
-        '(CUDA graphs, CUDA only), max-autotune. A part that fails to '
-        'compile runs eagerly, and the printed form says which and why')
+    add_compile_argument(parser, 'the printed form')
     parser.add_argument(
         '--max-size', type=int, default=None,
         help='the longest side (px) at which an image is predicted and '

@@ -22,7 +22,7 @@ from mmhybrid.apis import (add_common_args, apply_eval_protocol,
                            check_metrics, check_writable, config_task,
                            explain_errors, load_config, parse_common_args,
                            run_cli, summarize_metrics)
-from mmhybrid.deploy import COMPILE_MODES
+from mmhybrid.deploy import add_compile_argument
 from mmhybrid.deploy.onnx import use_onnxruntime
 from mmhybrid.engine import InferenceFormHook, inference_form
 
@@ -51,13 +51,7 @@ def parse_args():
         'RoIAlign), box decoding, mask pasting and the seg-logit resize in '
         'float32 (mmhybrid.utils.enable_bf16). Faster on CPUs with bf16 '
         'units; metrics may differ slightly from float32')
-    parser.add_argument(
-        '--compile', nargs='?', const='default', default=None,
-        choices=COMPILE_MODES, metavar='MODE',
-        help='torch.compile the backbone and neck (after --deploy/--bf16; '
-        'mmhybrid.deploy.compile_model); MODE: default, reduce-overhead '
-        '(CUDA graphs, CUDA only), max-autotune. A part that fails to '
-        'compile runs eagerly; the log and inference_form say which and why')
+    add_compile_argument(parser, 'the log and inference_form')
     parser.add_argument(
         '--backend', choices=['pytorch', 'onnxruntime'], default='pytorch',
         help='run the model with PyTorch (default) or run the ONNX file '

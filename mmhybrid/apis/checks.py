@@ -266,17 +266,24 @@ def check_coco_classes(path, classes, key='ann_file'):
         if cats is None:
             return
     else:
-        try:
-            with open(path) as f:
-                data = json.load(f)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise AnnotationError(
-                f'{path!r} ({key}) is not a JSON file: {e}') from None
-        if not isinstance(data, dict):
-            raise AnnotationError(f'{path!r} ({key}) is not a COCO '
-                                  'annotation file (no top-level object)')
-        cats = data.get('categories') or []
+        cats = _load_coco_json(path, key).get('categories') or []
     _check_classes(path, key, classes, cats)
+
+
+def _load_coco_json(path, key):
+    """The top-level object of a COCO annotation file; an
+    :class:`AnnotationError` naming ``path`` and ``key`` if it is not
+    one."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise AnnotationError(
+            f'{path!r} ({key}) is not a JSON file: {e}') from None
+    if not isinstance(data, dict):
+        raise AnnotationError(f'{path!r} ({key}) is not a COCO annotation '
+                              'file (no top-level object)')
+    return data
 
 
 def check_coco_file(path, classes=None, key='ann_file'):
@@ -290,15 +297,7 @@ def check_coco_file(path, classes=None, key='ann_file'):
         raise FileNotFoundError(
             f'Annotation file not found: {path!r} ({key}; absolute path '
             f'{osp.abspath(path)!r})')
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise AnnotationError(
-            f'{path!r} ({key}) is not a JSON file: {e}') from None
-    if not isinstance(data, dict):
-        raise AnnotationError(f'{path!r} ({key}) is not a COCO annotation '
-                              'file (no top-level object)')
+    data = _load_coco_json(path, key)
     if not data.get('images'):
         raise AnnotationError(
             f'{path!r} ({key}) has no images (its "images" list is missing '

@@ -34,7 +34,8 @@ Importing this package imports neither :mod:`mmhybrid.apis` nor
 Importing it imports neither mmdeploy nor onnxruntime, and changes nothing
 in torch or the OpenMMLab packages.
 """
-from .compile import (COMPILE_MODES, Compiled, CompiledForward, compile_form,
+from .compile import (COMPILE_MODES, Compiled, CompiledForward,
+                      add_compile_argument, compile_form,
                       compile_model)
 from .bf16 import bf16_autocast, bf16_islands, enable_bf16, to_float32
 from .onednn import onednn_ops, onednn_status
@@ -57,5 +58,5 @@ __all__ = [
     'enable_bf16', 'bf16_autocast', 'bf16_islands', 'to_float32',
     'model_parts', 'part_num_classes', 'Part', 'Role', 'ROLES', 'PART_NAMES',
     'onednn_ops', 'onednn_status', 'compile_model', 'compile_form',
-    'Compiled', 'CompiledForward', 'COMPILE_MODES'
+    'Compiled', 'CompiledForward', 'COMPILE_MODES', 'add_compile_argument'
 ]

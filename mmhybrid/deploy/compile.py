@@ -178,3 +178,15 @@ def compile_model(model, mode=None, backend='inductor', dynamic=None):
     _log(f'inference: {compile_form(name, mode, list(done))}', logging.INFO)
     return Compiled(done, name, mode)
 
+
+def add_compile_argument(parser, fallback_shown_in='the printed form'):
+    """The ``--compile [MODE]`` option of the tools that predict
+    (``tools/test.py``, ``tools/inference.py``): ``None`` when absent,
+    ``'default'`` when given without a mode."""
+    parser.add_argument(
+        '--compile', nargs='?', const='default', default=None,
+        choices=COMPILE_MODES, metavar='MODE',
+        help='torch.compile the backbone and neck (after --deploy/--bf16; '
+        'mmhybrid.deploy.compile_model); MODE: default, reduce-overhead '
+        '(CUDA graphs, CUDA only), max-autotune. A part that fails to '
+        f'compile runs eagerly; {fallback_shown_in} says which and why')

@@ -10,28 +10,14 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn as nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmhybrid.apis import build_model
 from mmhybrid.deploy import (BatchChunked, ChannelsLastForward, ConvResidual,
                              DeployForm, FusedConv2d, ParallelRoIAlign,
                              deploy_form, switch_to_deploy)
 from mmhybrid.deploy.passes import CPU_PASSES, OTHER_PASSES, PASSES
-from tests import ROOT
+from tests import ROOT, OpCounter
 
-
-class OpCounter(TorchDispatchMode):
-
-    def __init__(self):
-        super().__init__()
-        self.ops = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops.append(str(func.overloadpacket))
-        return func(*args, **(kwargs or {}))
-
-    def count(self, name):
-        return sum(op.endswith(name) for op in self.ops)
 
 
 def _random_bns(model):

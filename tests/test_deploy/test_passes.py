@@ -10,7 +10,6 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmhybrid.apis import build_model
 from mmhybrid.deploy import onednn_ops
@@ -20,22 +19,8 @@ from mmhybrid.deploy.passes import (ConvResidual, FusedConv2d, _onednn_usable,
                                     fuse_residuals, switch_to_deploy)
 from mmhybrid.models.layers import Conv2dBN
 from mmhybrid.utils import switch_to_deploy as utils_switch_to_deploy
-from tests import ROOT
+from tests import ROOT, OpCounter
 
-
-class OpCounter(TorchDispatchMode):
-    """Counts the ATen/oneDNN ops a forward dispatches."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops.append(str(func.overloadpacket))
-        return func(*args, **(kwargs or {}))
-
-    def count(self, name):
-        return sum(op.endswith(name) for op in self.ops)
 
 
 def _conv(cin=8, cout=16, k=3, groups=1, stride=1):
