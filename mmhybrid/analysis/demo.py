@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from .logs import LogError, load_json_log
+
 __all__ = ['DemoError', 'DEMO_JOBS', 'toy_configs', 'check_jobs', 'run_demo',
            'run_job', 'demo_summary', 'write_demo_summary', 'flat_metrics',
            'read_test_metrics', 'read_train_scalars', 'plot_loss_curve']
@@ -180,13 +182,10 @@ def read_train_scalars(log_dir):
     path = osp.join(log_dir, 'vis_data', 'scalars.json')
     if not osp.isfile(path):
         raise DemoError(f'training wrote no scalars file {path}')
-    records = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                records.append(json.loads(line))
-    return records, path
+    try:
+        return load_json_log(path)[1], path
+    except LogError as e:
+        raise DemoError(str(e)) from None
 
 
 def plot_loss_curve(records, title, out_file):
