@@ -38,7 +38,9 @@ def test_label_resized_nearest_and_scored_there():
     rng = np.random.default_rng(0)
     label = rng.integers(0, 3, (20, 30)).astype(np.uint8)
     img = rng.integers(0, 255, (20, 30, 3)).astype(np.uint8)
-    resize = TRANSFORMS.build(dict(type='ResizeImageAndLabel', scale=(8, 6)))
+    # _scope_: an earlier test's runner may have left another default scope
+    resize = TRANSFORMS.build(dict(type='ResizeImageAndLabel', scale=(8, 6),
+                                   _scope_='mmseg'))
     with pytest.raises(ValueError, match='after LoadAnnotations'):
         resize.transform(dict(img=img.copy(), img_shape=(20, 30),
                               ori_shape=(20, 30)))

@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mmhybrid.analysis.demo import VIEW_SIZE
 from mmhybrid.testing.toy import (TOY_CLASSES, TOY_SEG_CLASSES,
                                    TOY_SEG_PALETTE, make_toy_ade,
                                    make_toy_coco, make_toy_data,
                                    make_toy_imagenet)
+from mmhybrid.visualization.predictions import view_scale
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 SMALL = dict(
@@ -241,14 +243,18 @@ def test_run_demo_quick(tmp_path):
         with Image.open(job['loss_curve']) as im:
             assert im.format == 'PNG'
         # tools/inference.py drew the trained model on 3 val images, each
-        # PNG as large as its image, named in both summaries
+        # PNG its image enlarged by a whole factor to the demo's view size,
+        # named in both summaries
         assert len(job['predictions']) == 3
         for png in job['predictions']:
             assert osp.dirname(png) == osp.join(job['work_dir'], 'predictions')
             src = osp.join(osp.dirname(png), 'images',
                            osp.basename(png)[:-len('.png')] + '.jpg')
             with Image.open(png) as im, Image.open(src) as img:
-                assert im.format == 'PNG' and im.size == img.size
+                s = view_scale(img.height, img.width, VIEW_SIZE)
+                assert s > 1 and max(img.size) * s >= VIEW_SIZE
+                assert im.format == 'PNG'
+                assert im.size == (img.width * s, img.height * s)
     assert sorted(named) == sorted(
         png for job in record['jobs'] for png in job['predictions'])
     with open(osp.join(out, 'summary.txt')) as f:
