@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The GPU figures of issues 12 and 21, in one run on a CUDA machine (at most
 # 10 minutes on one H100/H200). From the repository root, the stack installed
-# (on a machine with torch but no mm* packages: the pip-only install of
-# README "What `make install` does", e.g. from carried wheels with
-# PIP_NO_INDEX=1 PIP_FIND_LINKS=WHEELS make install MMCV=lite):
+# (on a machine with torch but no mm* packages and no network: the wheels of
+# tools/misc/gpu_wheels.sh, carried and installed as its header says):
 #   bash tools/misc/gpu_figures.sh [OUT_DIR]       (default work_dirs/gpu)
 # 1. SHViT s1-s4 with the paper's protocol (batch 256, AMP, BN fused, 10 s of
 #    warm-up), ours and timm's fused model alternating every iteration (the
