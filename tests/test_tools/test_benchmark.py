@@ -127,17 +127,22 @@ def test_onnx_mode_cli(tmp_path):
     assert line in r.stdout
 
 
-def test_onnx_mode_flags_are_checked():
-    for args, msg in (
-            (['--backbone', 'SHViT', '--onnx'], '--onnx times configs'),
-            (['configs/demo/fpn_shvit_s1_toy.py', '--onnx', 'a.onnx',
-              'b.onnx'], 'one file per config'),
-            (['configs/demo/fpn_shvit_s1_toy.py', '--onnx', '--task'],
-             'separate runs')):
-        r = subprocess.run(
-            [sys.executable, 'tools/analysis_tools/benchmark.py', *args],
-            cwd=ROOT, capture_output=True, text=True, timeout=600)
-        assert r.returncode != 0 and msg in r.stderr, r.stderr[-2000:]
+@pytest.mark.parametrize('args, msg', [
+    (['--backbone', 'SHViT', '--onnx'], '--onnx times configs'),
+    (['configs/demo/fpn_shvit_s1_toy.py', '--onnx', 'a.onnx', 'b.onnx'],
+     'one file per config'),
+    (['configs/demo/fpn_shvit_s1_toy.py', '--onnx', '--task'],
+     'separate runs'),
+    (['--backbone', 'SHViT', '--train'], '--train times configs'),
+    (['configs/imagenet_shvit_s1.py', '--train', '--deploy'],
+     'does not take --deploy'),
+    (['configs/imagenet_shvit_s1.py', '--train', '--amp'], 'trains on a GPU'),
+])
+def test_mode_flags_are_checked(args, msg):
+    r = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/benchmark.py', *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and msg in r.stderr, r.stderr[-2000:]
 
 
 def test_train_mode_cli(tmp_path):
@@ -162,16 +167,3 @@ def test_train_mode_cli(tmp_path):
     assert f"| {vs['speed']:.2f}x / {vs['memory']:.2f}x |" in r.stdout
     assert 'vs imagenet_shvit_s2: speed / memory' in r.stdout
     assert 'peak memory: model state' in r.stdout
-
-
-def test_train_mode_flags_are_checked():
-    for args, msg in (
-            (['--backbone', 'SHViT', '--train'], '--train times configs'),
-            (['configs/imagenet_shvit_s1.py', '--train', '--deploy'],
-             'does not take --deploy'),
-            (['configs/imagenet_shvit_s1.py', '--train', '--amp'],
-             'trains on a GPU')):
-        r = subprocess.run(
-            [sys.executable, 'tools/analysis_tools/benchmark.py', *args],
-            cwd=ROOT, capture_output=True, text=True, timeout=600)
-        assert r.returncode != 0 and msg in r.stderr, r.stderr[-2000:]
