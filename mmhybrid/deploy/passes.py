@@ -350,6 +350,28 @@ def _sequential_pairs(module):
             yield from ((seq, a, b) for a, b in zip(names, names[1:]))
 
 
+def fuse_conv_modules(module):
+    """mmcv ``ConvModule`` s (conv, then norm, then activation; the norm
+    already folded by :func:`~mmcv.cnn.fuse_conv_bn`) whose activation is a
+    ``ReLU``/``SiLU``: the conv becomes a :class:`FusedConv2d` running the
+    activation, which becomes ``nn.Identity``. Returns the number fused."""
+    from mmcv.cnn import ConvModule
+    count = 0
+    for m in module.modules():
+        if not isinstance(m, ConvModule) or not m.with_activation or \
+                tuple(m.order) != ('conv', 'norm', 'act'):
+            continue
+        if m.with_norm and not isinstance(m.norm, nn.Identity):
+            continue
+        kind = [k for k, (_, _, t) in _ACTS.items() if type(m.activate) is t]
+        if kind and type(m.conv) in (nn.Conv2d, FusedConv2d) and \
+                getattr(m.conv, 'act', None) is None:
+            m.conv = FusedConv2d.from_conv(m.conv, kind[0])
+            m.activate = nn.Identity()
+            count += 1
+    return count
+
+
 def fuse_conv_act(module):
     """Turn every ``Conv2d`` followed by a ``ReLU`` or ``SiLU`` in an
     ``nn.Sequential`` (BN already folded; ``nn.Identity`` in between is
@@ -440,7 +462,7 @@ PASSES = {
     'fuse_modules': _fuse_children,
     'unchunk_batches': unchunk_batches,
     'fuse_conv_bn': fuse_conv_bn,
-    'fuse_conv_modules': lambda m: fuse_conv_modules(m),  # defined below
+    'fuse_conv_modules': fuse_conv_modules,
     'fuse_conv_act': fuse_conv_act,
     'to_fused_convs': to_fused_convs,
     'fuse_residuals': fuse_residuals,
@@ -577,7 +599,7 @@ class ChannelsLastForward:
         self.channels_last = channels_last
 
     def __call__(self, x, *args, **kwargs):
-        if getattr(self, 'channels_last', True):
+        if self.channels_last:
             x = _map_tensors(
                 x, lambda t: t.contiguous(memory_format=torch.channels_last))
         out = type(self.module).forward(self.module, x, *args, **kwargs)
@@ -602,28 +624,6 @@ def deploy_part(part, form=None):
 
 
 deploy_backbone = deploy_part
-
-
-def fuse_conv_modules(module):
-    """mmcv ``ConvModule`` s (conv, then norm, then activation; the norm
-    already folded by :func:`~mmcv.cnn.fuse_conv_bn`) whose activation is a
-    ``ReLU``/``SiLU``: the conv becomes a :class:`FusedConv2d` running the
-    activation, which becomes ``nn.Identity``. Returns the number fused."""
-    from mmcv.cnn import ConvModule
-    count = 0
-    for m in module.modules():
-        if not isinstance(m, ConvModule) or not m.with_activation or \
-                tuple(m.order) != ('conv', 'norm', 'act'):
-            continue
-        if m.with_norm and not isinstance(m.norm, nn.Identity):
-            continue
-        kind = [k for k, (_, _, t) in _ACTS.items() if type(m.activate) is t]
-        if kind and type(m.conv) in (nn.Conv2d, FusedConv2d) and \
-                getattr(m.conv, 'act', None) is None:
-            m.conv = FusedConv2d.from_conv(m.conv, kind[0])
-            m.activate = nn.Identity()
-            count += 1
-    return count
 
 
 class ParallelRoIAlign(nn.Module):
